@@ -1,0 +1,77 @@
+"""The service's own settings: one model, read from `KRATE_*` environment variables.
+
+Only the edges read settings (worker.py, starter/, ingress/ and activities); workflow, provider
+and resource modules never do, so the Temporal sandbox never sees them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Return `url` with the psycopg 3 driver named, as SQLAlchemy wants it."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in POSTGRES_SCHEMES:
+        raise ValueError(
+            f"database URL {url!r} is not a PostgreSQL URL; use postgresql://user@host:5432/db"
+        )
+    return f"postgresql+psycopg://{rest}"
+
+
+def libpq_url(url: str) -> str:
+    """Return `url` in the plain form libpq and psql understand."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in POSTGRES_SCHEMES:
+        raise ValueError(f"database URL {url!r} is not a PostgreSQL URL")
+    return f"postgresql://{rest}"
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told; the defaults give a working local stack."""
+
+    model_config = SettingsConfigDict(env_prefix="KRATE_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL. Unset: `krate-sync dev` runs an embedded server under "
+        "the state directory.",
+    )
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "krate-sync"
+    state_dir: Path = Field(default=Path(".krate"), description="Where the dev stack keeps state.")
+    secrets_dir: Path = Field(
+        default=Path(".krate/secrets"),
+        description="Secret refs resolve to files <secrets_dir>/<namespace>/<name>/<key>.",
+    )
+    ingress_host: str = "127.0.0.1"
+    ingress_port: int = 8080
+    temporal_ui_port: int = 8233
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value:
+            sqlalchemy_url(value)  # raises with a clear message when it is not PostgreSQL
+        return value or None
+
+    @property
+    def sqlalchemy_database_url(self) -> str:
+        if not self.database_url:
+            raise RuntimeError(
+                "KRATE_DATABASE_URL is not set; set it to a PostgreSQL URL "
+                "(or run `krate-sync dev`, which starts an embedded server)"
+            )
+        return sqlalchemy_url(self.database_url)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
