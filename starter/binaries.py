@@ -12,7 +12,9 @@ from pathlib import Path
 def _beside_interpreter(name: str, package: str) -> Path:
     path = Path(sys.executable).parent / name
     if not path.exists():
-        raise RuntimeError(f"{path} is missing: install the {package!r} package (pip install -e '.[test]')")
+        raise RuntimeError(
+            f"{path} is missing: install the {package!r} package (pip install -e '.[test]')"
+        )
     return path
 
 

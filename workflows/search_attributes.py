@@ -5,20 +5,32 @@ One list, used by workflows (to upsert them) and by the dev stack and tests (to 
 
 from __future__ import annotations
 
-from temporalio.common import SearchAttributeKey
+from typing import Any
+
+from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
 
 KRATE_ORG = SearchAttributeKey.for_keyword("KrateOrg")
 KRATE_PROVIDER = SearchAttributeKey.for_keyword("KrateProvider")
 KRATE_BINDING = SearchAttributeKey.for_keyword("KrateBinding")
-KRATE_INTERFACE = SearchAttributeKey.for_keyword("KrateInterface")
+# A binding spans several interfaces; a keyword list lets `KrateInterface = "cicd"` match it.
+KRATE_INTERFACE = SearchAttributeKey.for_keyword_list("KrateInterface")
 KRATE_PHASE = SearchAttributeKey.for_keyword("KratePhase")
 
 ALL_KEYS = (KRATE_ORG, KRATE_PROVIDER, KRATE_BINDING, KRATE_INTERFACE, KRATE_PHASE)
 
 
+def cli_type(key: SearchAttributeKey[Any]) -> str:
+    """The type name the `temporal` command line uses for `key` (Keyword, KeywordList)."""
+    return (
+        "KeywordList"
+        if key.indexed_value_type == SearchAttributeIndexedValueType.KEYWORD_LIST
+        else "Keyword"
+    )
+
+
 def dev_server_flags() -> list[str]:
-    """`--search-attribute Name=Keyword` flags for `temporal server start-dev`."""
+    """`--search-attribute Name=Type` flags for `temporal server start-dev`."""
     flags: list[str] = []
     for key in ALL_KEYS:
-        flags += ["--search-attribute", f"{key.name}=Keyword"]
+        flags += ["--search-attribute", f"{key.name}={cli_type(key)}"]
     return flags

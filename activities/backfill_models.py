@@ -1,0 +1,111 @@
+"""What a backfill page activity takes and returns: small, serializable, safe in workflow history.
+
+Kept apart from the activity implementation so workflows can import them without pulling in
+httpx or the database layer.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, Field
+from temporalio.common import RetryPolicy
+
+# Error type names an activity raises (ApplicationError.type); the workflow branches on them.
+RATE_LIMITED = "RateLimited"
+PROVIDER_AUTH_ERROR = "ProviderAuthError"
+PROVIDER_NOT_FOUND = "ProviderNotFound"
+PROVIDER_VALIDATION_ERROR = "ProviderValidationError"
+CONFIGURATION_ERROR = "ConfigurationError"
+
+# One page is one provider request plus one database round trip; two minutes covers a slow
+# provider with its own retries without hiding a hung connection for long.
+BACKFILL_PAGE_TIMEOUT = timedelta(minutes=2)
+# Transient provider faults (5xx, resets) retry with backoff; a Retry-After from the provider
+# overrides the delay. Fatal answers and rate limits are not retried here: the workflow decides.
+BACKFILL_PAGE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=10,
+    non_retryable_error_types=[
+        RATE_LIMITED,
+        PROVIDER_AUTH_ERROR,
+        PROVIDER_NOT_FOUND,
+        PROVIDER_VALIDATION_ERROR,
+        CONFIGURATION_ERROR,
+    ],
+)
+
+
+class BindingRef(BaseModel):
+    """Which binding a piece of work belongs to; secrets appear only as references."""
+
+    org: str
+    namespace: str
+    binding: str
+    provider: str
+    provider_type: str
+    api_base_url: str | None = None
+    auth_secret: str | None = Field(default=None, description="Secret ref name, never a value.")
+    auth_secret_namespace: str | None = None
+    installation_id: int | None = None
+
+
+class SyncScope(BaseModel):
+    """One unit of backfill: an interface, a resource kind and a repository or project."""
+
+    interface: str
+    resource_kind: str
+    owner: str
+    repository: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.interface}/{self.resource_kind}/{self.owner}/{self.repository}"
+
+
+class ScopeCursor(BaseModel):
+    """Where a scope's backfill stands. Only the workflow keeps it; activities return the next one."""
+
+    scope: SyncScope
+    watermark: datetime | None = Field(
+        default=None, description="Everything updated before this is known to be synced."
+    )
+    pass_high: datetime | None = Field(
+        default=None, description="Newest updated_at seen in the pass under way."
+    )
+    etag: str | None = Field(default=None, description="ETag of the first page of the last pass.")
+    next_page: str | None = Field(default=None, description="Where an interrupted pass resumes.")
+    pass_started_at: datetime | None = None
+    last_pass_completed_at: datetime | None = None
+    objects: int = 0
+    pages: int = 0
+    requests: int = 0
+    not_modified: int = 0
+
+
+class RateLimitBudget(BaseModel):
+    limit: int | None = None
+    remaining: int | None = None
+    reset_at: datetime | None = None
+    resource: str | None = None
+
+
+class BackfillPageInput(BaseModel):
+    binding: BindingRef
+    cursor: ScopeCursor
+    per_page: int = 100
+    full: bool = Field(default=False, description="Ignore watermarks and ETags: walk everything.")
+
+
+class BackfillPageResult(BaseModel):
+    cursor: ScopeCursor
+    fetched: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    stale: int = 0
+    not_modified: bool = False
+    done: bool = True
+    budget: RateLimitBudget | None = None
