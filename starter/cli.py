@@ -1,0 +1,155 @@
+"""`krate-sync`: the command line. Every command parses its arguments, calls one operation and
+maps failures to exit codes: 0 ok, 1 invalid input, 2 usage, 3 unreachable service."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from settings import get_settings
+from starter import manifests
+from starter.columns import COLUMNS
+from starter.errors import EXIT_OK, CliError, InvalidInput
+from starter.render import OutputFormat, render
+from starter.sync_commands import sync_app
+
+app = typer.Typer(
+    name="krate-sync",
+    help="Keep Krate in sync with external forges, issue trackers and CI systems.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(sync_app, name="sync")
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+FilesOption = Annotated[
+    list[Path],
+    typer.Option(
+        "-f",
+        "--filename",
+        help="A manifest file or a directory of them (repeatable); `-` reads standard input.",
+    ),
+]
+NamespaceOption = Annotated[
+    str | None,
+    typer.Option("-n", "--namespace", help="Only this namespace (e.g. krate-org-a5c)."),
+]
+OrgOption = Annotated[
+    str | None,
+    typer.Option("--org", help="Only this organization (its krate-org-<org> namespace)."),
+]
+
+
+def _namespace(namespace: str | None, org: str | None) -> str | None:
+    if namespace and org and namespace != f"krate-org-{org}":
+        raise InvalidInput(f"--namespace {namespace} and --org {org} disagree; give one of them")
+    return namespace or (f"krate-org-{org}" if org else None)
+
+
+@app.command()
+def validate(files: FilesOption) -> None:
+    """Check manifests without storing anything: schema, references and the spec's rules."""
+    result = manifests.load_and_validate(files)
+    manifests.print_issues(err, result.issues)
+    if result.failed:
+        raise typer.Exit(InvalidInput.exit_code)
+    out.print(
+        f"{result.count} resource(s) valid in {len(result.files)} file(s)",
+        markup=False,
+        highlight=False,
+    )
+
+
+@app.command()
+def apply(files: FilesOption) -> None:
+    """Validate manifests, then store them; re-applying an unchanged manifest changes nothing."""
+    settings = get_settings()
+    for line in manifests.apply(settings, files, err):
+        out.print(line, markup=False, highlight=False)
+
+
+@app.command()
+def get(
+    kind: Annotated[
+        str,
+        typer.Argument(
+            help="A kind: providers, bindings, syncpolicies, deliveries, events, syncstates, intents, conflicts, links."
+        ),
+    ],
+    name: Annotated[str | None, typer.Argument(help="One resource by name.")] = None,
+    namespace: NamespaceOption = None,
+    org: OrgOption = None,
+    output: Annotated[
+        OutputFormat, typer.Option("-o", "--output", help="table, yaml, json or name.")
+    ] = OutputFormat.table,
+) -> None:
+    """List resources of a kind, or show one."""
+    settings = get_settings()
+    info, docs = manifests.get(settings, kind, name, _namespace(namespace, org))
+    if not docs:
+        if name:
+            raise InvalidInput(
+                f"{info.kind} {name!r} not found" + (f" in {namespace}" if namespace else "")
+            )
+        err.print(f"No {info.plural} found.", markup=False, highlight=False)
+        return
+    render(out, docs, output, COLUMNS.get(info.kind, ()))
+
+
+@app.command()
+def delete(
+    kind: Annotated[str, typer.Argument(help="The kind, e.g. binding.")],
+    name: Annotated[str, typer.Argument(help="The resource's name.")],
+    namespace: NamespaceOption = None,
+    org: OrgOption = None,
+) -> None:
+    """Delete a stored resource."""
+    settings = get_settings()
+    line = manifests.delete(settings, kind, name, _namespace(namespace, org))
+    out.print(line, markup=False, highlight=False)
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date (Alembic migrations)."""
+    settings = get_settings()
+    out.print(manifests.migrate(settings), markup=False, highlight=False)
+
+
+@app.command()
+def dev(
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Also run a simulated GitHub with data, and bind it.")
+    ] = False,
+) -> None:
+    """Run the whole stack locally: Temporal (with its Web UI), Postgres, worker and ingress."""
+    from starter.devstack import run_dev_stack
+
+    raise typer.Exit(run_dev_stack(get_settings(), demo=demo))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `krate-sync` console script; returns the exit code."""
+    try:
+        # Standalone mode: typer prints usage errors itself and exits with 2.
+        app(args=argv, prog_name="krate-sync", standalone_mode=True)
+    except CliError as error:
+        err.print(f"error: {error.message}", markup=False, highlight=False)
+        return error.exit_code
+    except SystemExit as done:
+        code = done.code
+        return code if isinstance(code, int) else (EXIT_OK if code is None else 1)
+    except KeyboardInterrupt:
+        err.print("interrupted", markup=False, highlight=False)
+        return 130
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Exit codes and messages of `krate-sync` that need no database content."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from tests.helpers.cli import run_cli, run_script
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_usage_error_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run_cli(monkeypatch, "get")
+    assert result.code == 2
+    assert "Missing argument" in result.stderr
+
+
+def test_unknown_command_exits_2() -> None:
+    result = run_script("frobnicate")
+    assert result.code == 2
+    assert "No such command" in result.stderr
+
+
+def test_unknown_kind_exits_1_and_lists_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run_cli(
+        monkeypatch,
+        "get",
+        "widgets",
+        env={"KRATE_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{_closed_port()}/x"},
+    )
+    assert result.code == 1
+    assert "unknown resource type 'widgets'" in result.stderr
+    assert "bindings (ExternalBackendBinding)" in result.stderr
+
+
+def test_unreachable_database_exits_3(monkeypatch: pytest.MonkeyPatch) -> None:
+    port = _closed_port()
+    result = run_cli(
+        monkeypatch,
+        "get",
+        "bindings",
+        env={"KRATE_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{port}/krate"},
+    )
+    assert result.code == 3
+    assert f"127.0.0.1:{port}" in result.stderr
+    assert "KRATE_DATABASE_URL" in result.stderr
+
+
+def test_no_database_configured_exits_3(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    result = run_cli(
+        monkeypatch,
+        "get",
+        "bindings",
+        env={"KRATE_DATABASE_URL": None, "KRATE_STATE_DIR": str(tmp_path)},
+    )
+    assert result.code == 3
+    assert "set KRATE_DATABASE_URL" in result.stderr
+
+
+def test_unreachable_temporal_exits_3(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run_cli(
+        monkeypatch,
+        "sync",
+        "status",
+        "github-krate",
+        "--org",
+        "a5c",
+        env={"KRATE_TEMPORAL_ADDRESS": f"127.0.0.1:{_closed_port()}"},
+    )
+    assert result.code == 3
+    assert "cannot reach Temporal" in result.stderr
