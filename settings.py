@@ -6,6 +6,7 @@ and resource modules never do, so the Temporal sandbox never sees them.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -51,6 +52,11 @@ class Settings(BaseSettings):
         default=Path(".krate/secrets"),
         description="Secret refs resolve to files <secrets_dir>/<namespace>/<name>/<key>.",
     )
+    registry_path: str = Field(
+        default="",
+        description="Extra provider type registry directories, separated by the OS path "
+        "separator (`:`); a type defined there overrides a built-in one of the same name.",
+    )
     ingress_host: str = "127.0.0.1"
     ingress_port: int = 8080
     temporal_ui_port: int = 8233
@@ -61,6 +67,10 @@ class Settings(BaseSettings):
         if value:
             sqlalchemy_url(value)  # raises with a clear message when it is not PostgreSQL
         return value or None
+
+    @property
+    def registry_dirs(self) -> list[Path]:
+        return [Path(part) for part in self.registry_path.split(os.pathsep) if part]
 
     @property
     def sqlalchemy_database_url(self) -> str:

@@ -55,7 +55,7 @@ def _namespace(namespace: str | None, org: str | None) -> str | None:
 @app.command()
 def validate(files: FilesOption) -> None:
     """Check manifests without storing anything: schema, references and the spec's rules."""
-    result = manifests.load_and_validate(files)
+    result = manifests.load_and_validate(get_settings(), files)
     manifests.print_issues(err, result.issues)
     if result.failed:
         raise typer.Exit(InvalidInput.exit_code)

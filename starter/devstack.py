@@ -28,6 +28,7 @@ import signal
 import socket
 import sys
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -418,6 +419,10 @@ class DevStack:
             await asyncio.to_thread(self._ping, url)
             return url
         pgdata = self.state_dir / "postgres"
+        with warnings.catch_warnings():
+            # pgserver warns at import when XDG_RUNTIME_DIR is unset (it falls back to /tmp).
+            warnings.simplefilter("ignore")
+            import pgserver  # noqa: F401
         # Shielded: if Ctrl-C cancels us mid-start, cleanup still gets the server to stop it.
         self._pg_start = asyncio.ensure_future(asyncio.to_thread(self._start_embedded, pgdata))
         server = await asyncio.shield(self._pg_start)
@@ -633,4 +638,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from worker import exit_without_finalizing
+
+    exit_without_finalizing(main())

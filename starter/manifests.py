@@ -43,7 +43,9 @@ def print_issues(console: Console, issues: Iterable[Issue]) -> None:
         console.print(text, markup=False, highlight=False)
 
 
-def load_and_validate(paths: Sequence[Path], known: Sequence[Manifest] = ()) -> Checked:
+def load_and_validate(
+    settings: Settings, paths: Sequence[Path], known: Sequence[Manifest] = ()
+) -> Checked:
     """Read every manifest under `paths` and run all validation rules, `known` as context."""
     from providers.registry import load_registry
     from resources.validation import validate
@@ -56,7 +58,7 @@ def load_and_validate(paths: Sequence[Path], known: Sequence[Manifest] = ()) -> 
         raise InvalidInput(
             f"no manifest files (*.yaml, *.yml, *.json) under {', '.join(map(str, paths))}"
         )
-    checked.issues += validate(loaded, load_registry(), known=known)
+    checked.issues += validate(loaded, load_registry(settings.registry_dirs), known=known)
     return checked
 
 
@@ -82,7 +84,7 @@ def apply(settings: Settings, paths: Sequence[Path], console: Console) -> list[s
     from store.resources import apply_resource
 
     database_url(settings)  # fail fast, before reading files, when there is no database at all
-    checked = load_and_validate(paths, known=_stored_config(settings))
+    checked = load_and_validate(settings, paths, known=_stored_config(settings))
     print_issues(console, checked.issues)
     if checked.failed:
         raise InvalidInput("nothing was applied: fix the errors above and apply again")

@@ -1,0 +1,97 @@
+"""Phases (`status.phase`) of every kind, with the names the spec uses."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ConfigPhase(StrEnum):
+    """Providers, bindings and sync policies."""
+
+    PENDING = "Pending"
+    READY = "Ready"
+    DEGRADED = "Degraded"
+    RATE_LIMITED = "RateLimited"
+    PAUSED = "Paused"
+    ERROR = "Error"
+
+
+class DeliveryPhase(StrEnum):
+    """Processing of one ExternalWebhookDelivery (`spec.processing.phase` and `status.phase`)."""
+
+    RECEIVED = "Received"
+    QUEUED = "Queued"
+    PROCESSING = "Processing"
+    PROCESSED = "Processed"
+    IGNORED = "Ignored"
+    FAILED = "Failed"
+    DEAD_LETTERED = "DeadLettered"
+    REJECTED = "Rejected"
+
+
+class SyncEventPhase(StrEnum):
+    """An ExternalSyncEvent on its way into the projections."""
+
+    PENDING = "Pending"
+    APPLIED = "Applied"
+    SUPERSEDED = "Superseded"
+    IGNORED = "Ignored"
+    FAILED = "Failed"
+
+
+class SyncStatePhase(StrEnum):
+    """One sync scope (provider x interface x resource kind x repository or project)."""
+
+    PENDING = "Pending"
+    BACKFILLING = "Backfilling"
+    CURRENT = "Current"
+    STALE = "Stale"
+    PAUSED = "Paused"
+    RATE_LIMITED = "RateLimited"
+    DEGRADED = "Degraded"
+
+
+class WriteIntentPhase(StrEnum):
+    """A Krate-originated write, from proposal to confirmation by webhook or read-back."""
+
+    PENDING = "Pending"
+    AWAITING_APPROVAL = "AwaitingApproval"
+    APPROVED = "Approved"
+    EXECUTING = "Executing"
+    CONFIRMING = "Confirming"
+    SUCCEEDED = "Succeeded"
+    REJECTED = "Rejected"
+    CANCELLED = "Cancelled"
+    FAILED = "Failed"
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL_INTENT_PHASES
+
+
+_FINAL_INTENT_PHASES = frozenset(
+    {
+        WriteIntentPhase.SUCCEEDED,
+        WriteIntentPhase.REJECTED,
+        WriteIntentPhase.CANCELLED,
+        WriteIntentPhase.FAILED,
+    }
+)
+
+
+class ConflictPhase(StrEnum):
+    """An ExternalSyncConflict."""
+
+    OPEN = "Open"
+    RESOLVING = "Resolving"
+    RESOLVED = "Resolved"
+    IGNORED = "Ignored"
+    SUPERSEDED = "Superseded"
+
+
+class ObjectLinkPhase(StrEnum):
+    """An ExternalObjectLink between a Krate resource and a provider object."""
+
+    ACTIVE = "Active"
+    STALE = "Stale"
+    ORPHANED = "Orphaned"
