@@ -26,6 +26,7 @@ import logging
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 import warnings
@@ -37,6 +38,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 from rich.console import Console
+from rich.markup import escape
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
@@ -61,6 +63,7 @@ INGRESS_READY_TIMEOUT = 90.0
 APP_STOP_TIMEOUT = 30.0
 TEMPORAL_STOP_TIMEOUT = 15.0
 POLL_INTERVAL = 0.25
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "0.0.0.0")
 
 log = logging.getLogger("krate_sync.devstack")
 
@@ -181,7 +184,6 @@ class Child:
     process: asyncio.subprocess.Process
     log_path: Path
     log_file: IO[bytes]
-    expected_exit: bool = False
 
     @property
     def alive(self) -> bool:
@@ -195,7 +197,6 @@ class Child:
 
     async def stop(self, grace: float, force: asyncio.Event) -> None:
         """SIGTERM the group; SIGKILL it after `grace` seconds or as soon as `force` is set."""
-        self.expected_exit = True
         if self.alive:
             self.signal_group(signal.SIGTERM)
             exited = asyncio.ensure_future(self.process.wait())
@@ -226,7 +227,13 @@ class DevStack:
         self.console = console
         self.state_dir = settings.state_dir.resolve()
         self.log_dir = self.state_dir / "logs"
-        self.temporal_host, self.temporal_port = split_address(settings.temporal_address)
+        temporal_host, self.temporal_port = split_address(settings.temporal_address)
+        if temporal_host not in LOCAL_HOSTS:
+            raise StackError(
+                f"KRATE_TEMPORAL_ADDRESS={settings.temporal_address!r}: the dev stack runs "
+                "Temporal on this machine; use 127.0.0.1:<port>",
+                exit_code=EXIT_CONFIG,
+            )
         self.temporal_ui_url = f"http://127.0.0.1:{settings.temporal_ui_port}"
         ingress_host = settings.ingress_host
         if ingress_host in ("0.0.0.0", "::", ""):
@@ -242,7 +249,7 @@ class DevStack:
 
     def preflight(self) -> None:
         ports = [
-            (self.temporal_host, self.temporal_port, "KRATE_TEMPORAL_ADDRESS", "Temporal gRPC"),
+            ("127.0.0.1", self.temporal_port, "KRATE_TEMPORAL_ADDRESS", "Temporal gRPC"),
             (
                 "127.0.0.1",
                 self.settings.temporal_ui_port,
@@ -264,7 +271,14 @@ class DevStack:
                     exit_code=EXIT_CONFIG,
                 )
             seen[port] = what
-            if port_in_use(host, port):
+            try:
+                taken = port_in_use(host, port)
+            except OSError as err:
+                raise StackError(
+                    f"cannot listen on {host}:{port} ({what}): {err}; check {setting}",
+                    exit_code=EXIT_CONFIG,
+                ) from err
+            if taken:
                 raise StackError(
                     f"port {port} ({what}, {host}:{port}) is already in use; stop whatever "
                     f"listens there or set {setting} to a free port",
@@ -425,7 +439,12 @@ class DevStack:
             import pgserver  # noqa: F401
         # Shielded: if Ctrl-C cancels us mid-start, cleanup still gets the server to stop it.
         self._pg_start = asyncio.ensure_future(asyncio.to_thread(self._start_embedded, pgdata))
-        server = await asyncio.shield(self._pg_start)
+        try:
+            server = await asyncio.shield(self._pg_start)
+        except (OSError, subprocess.SubprocessError) as err:
+            raise StackError(
+                f"the embedded Postgres did not start: {err}; its log is {pgdata / 'log'}"
+            ) from err
         socket_dir = server.get_postmaster_info().socket_dir
         url = f"postgresql://postgres@/{EMBEDDED_DATABASE}?host={quote(str(socket_dir))}"
         await asyncio.to_thread(self._create_database, server.get_uri(), EMBEDDED_DATABASE)
@@ -482,12 +501,14 @@ class DevStack:
     async def start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.console.print(f"Starting the Krate Sync dev stack in [bold]{self.state_dir}[/]")
+        self.console.print(
+            f"Starting the Krate Sync dev stack in [bold]{escape(str(self.state_dir))}[/]"
+        )
 
         temporal = await self.start_temporal()
         # Postgres starts while the Temporal server boots: they are independent.
         database_url = await self.start_postgres()
-        self.console.print(f"  database ready: {redact_url(database_url)}", soft_wrap=True)
+        self.console.print(f"  database ready: {escape(redact_url(database_url))}", soft_wrap=True)
         await asyncio.to_thread(self._migrate, database_url)
         self.console.print("  database migrated")
         self._client = await self.wait_for_temporal(temporal)
@@ -496,7 +517,7 @@ class DevStack:
         settings = self.settings.model_copy(update={"database_url": database_url})
         env = child_env(settings)
         python = sys.executable
-        worker = await self.spawn(ChildSpec("worker", [python, "-m", "worker"]), env)
+        await self.spawn(ChildSpec("worker", [python, "-m", "worker"]), env)
         ingress = await self.spawn(ChildSpec("ingress", [python, "-m", "ingress"]), env)
         for spec in self.extra_children:
             await self.spawn(spec, env)
@@ -514,9 +535,9 @@ class DevStack:
         )
         for callback in self.on_ready:
             await callback(info)
-        self.print_ready(info, worker)
+        self.print_ready(info)
 
-    def print_ready(self, info: StackInfo, worker: Child) -> None:
+    def print_ready(self, info: StackInfo) -> None:
         rows = [
             ("Temporal Web UI", info.temporal_ui_url),
             ("Temporal gRPC", f"127.0.0.1:{self.temporal_port}"),
@@ -528,7 +549,9 @@ class DevStack:
         ]
         self.console.print()
         for label, value in rows:
-            self.console.print(f"  [bold]{label:<16}[/] {value}", soft_wrap=True, highlight=False)
+            self.console.print(
+                f"  [bold]{label:<16}[/] {escape(value)}", soft_wrap=True, highlight=False
+            )
         self.console.print()
         self.console.print("[green]Ready.[/] Press Ctrl-C to stop.")
 
@@ -582,11 +605,15 @@ class DevStack:
             else:
                 await self.supervise()
         except StackError as err:
-            self.console.print(f"[red]error:[/] {err}", soft_wrap=True, highlight=False)
+            self.console.print(
+                f"[red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False
+            )
             code = err.exit_code
-        except Exception as err:  # still stop what was started; the traceback goes to the log
+        except Exception as err:  # still stop what was started; log.exception has the traceback
             log.exception("the dev stack failed")
-            self.console.print(f"[red]error:[/] {err!r}", soft_wrap=True, highlight=False)
+            self.console.print(
+                f"[red]error:[/] {escape(repr(err))}", soft_wrap=True, highlight=False
+            )
             code = EXIT_FAILED
         finally:
             await self.shutdown()
@@ -622,7 +649,7 @@ def run_dev_stack(
         stack = DevStack(settings, extra_children=children, on_ready=callbacks, console=console)
         stack.preflight()
     except StackError as err:
-        console.print(f"[red]error:[/] {err}", soft_wrap=True, highlight=False)
+        console.print(f"[red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
         return err.exit_code
     return asyncio.run(stack.run())
 

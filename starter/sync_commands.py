@@ -33,7 +33,7 @@ def _org_of(settings: Settings, binding: str, org: str | None) -> str:
     from starter.manifests import get
 
     _, docs = get(settings, "binding", binding, None)
-    orgs = sorted({doc["spec"]["organizationRef"] for doc in docs})
+    orgs = sorted({str(doc["spec"]["organizationRef"]) for doc in docs})
     if not orgs:
         raise InvalidInput(f"binding {binding!r} not found; apply it first or pass --org")
     if len(orgs) > 1:

@@ -10,7 +10,10 @@ here and dropped at the end.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -22,7 +25,7 @@ from workflows.search_attributes import ALL_KEYS
 
 
 @pytest.fixture(scope="session")
-def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_server_url() -> Iterator[str]:
     """URL of a Postgres server whose superuser may create databases."""
     configured = os.environ.get("KRATE_TEST_DATABASE_URL")
     if configured:
@@ -30,11 +33,15 @@ def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
         return
     import pgserver
 
-    server = pgserver.get_server(tmp_path_factory.mktemp("pgserver"), cleanup_mode="stop")
+    # A directory of its own, not pytest's tmp_path: pytest prunes old temp directories, which
+    # breaks a server that another test session still runs from there.
+    data_dir = Path(tempfile.mkdtemp(prefix="krate-test-pg-"))
+    server = pgserver.get_server(data_dir, cleanup_mode="stop")
     try:
         yield server.get_uri()
     finally:
         server.cleanup()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -17,10 +17,10 @@ def _with_database(server_url: str, dbname: str) -> str:
     info = psycopg.conninfo.conninfo_to_dict(libpq_url(server_url))
     info["dbname"] = dbname
     params = {k: v for k, v in info.items() if v is not None}
-    user = params.pop("user", "postgres")
-    password = params.pop("password", "")
-    host = params.pop("host", "")
-    port = params.pop("port", "")
+    user = str(params.pop("user", "postgres"))
+    password = str(params.pop("password", ""))
+    host = str(params.pop("host", ""))
+    port = str(params.pop("port", ""))
     params.pop("dbname")
     auth = f"{user}:{password}@" if password else f"{user}@"
     if host.startswith("/"):

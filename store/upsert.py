@@ -1,0 +1,332 @@
+"""Version-guarded upserts of provider objects into the projection tables.
+
+One rule, enforced by the database in a single statement per page of rows:
+
+- the provider's version is `external_updated_at`; an incoming row replaces the stored one only
+  when it is strictly newer, or when the stored one has no version;
+- an incoming row without a version never replaces a versioned one;
+- a tie keeps the stored data (the provider says it is the same version).
+
+So webhooks and backfill pages may arrive in any order and the row converges to the newest
+version. Every incoming row, even a stale one, proves the object still exists at the provider:
+it refreshes `synced_at`, and a row that is not stale clears a tombstone (`deleted_at`). Full
+resyncs then tombstone what they did not see (`mark_unseen_deleted`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    case,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from store.models.projections import Projection
+
+VERSION = "external_updated_at"
+# Columns an upsert must not be given: the key, and what the rule above maintains.
+MANAGED_COLUMNS = frozenset({"id", "deleted_at", "recorded_at"})
+# psycopg allows 65535 parameters per statement; stay well below it.
+MAX_PARAMETERS = 30_000
+
+
+class UpsertOutcome(StrEnum):
+    INSERTED = "inserted"  # a new row
+    UPDATED = "updated"  # newer data replaced the row, or a tombstoned row came back
+    STALE = "stale"  # older than the stored version: ignored (only synced_at refreshed)
+    UNCHANGED = "unchanged"  # the same version or the same data: nothing changed
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    rows: list[dict[str, Any]]  # one per identity, in first-seen order
+    superseded: dict[int, UpsertOutcome]  # input index -> outcome of rows dropped as duplicates
+    index_of: dict[tuple[str, ...], int]  # identity -> input index of the kept row
+
+
+def upsert(session: Session, model: type[Projection], row: Mapping[str, Any]) -> UpsertOutcome:
+    """Insert or version-guarded update of one provider object; see the module docstring."""
+    return upsert_many(session, model, [row])[0]
+
+
+def upsert_many(
+    session: Session, model: type[Projection], rows: Sequence[Mapping[str, Any]]
+) -> list[UpsertOutcome]:
+    """Upsert a page of rows (one statement per page); outcomes come back in input order.
+
+    Rows name columns by attribute name; columns a row leaves out keep their stored value (or
+    their default on insert). Rows of one call should name the same columns; rows that do not
+    are sent in separate statements. Two rows for one object in the same page are reduced to
+    the one the version rule keeps; the others report `stale` (older) or `unchanged` (a tie).
+    """
+    outcomes: list[UpsertOutcome | None] = [None] * len(rows)
+    for positions in _group_by_columns(model, rows):
+        group = [_normalised(rows[i]) for i in positions]
+        prepared = _prepare(model, group)
+        for local, outcome in prepared.superseded.items():
+            outcomes[positions[local]] = outcome
+        size = max(1, MAX_PARAMETERS // (2 * len(prepared.rows[0]) + len(model.identity)))
+        for start in range(0, len(prepared.rows), size):
+            chunk = prepared.rows[start : start + size]
+            for key, outcome in _execute(session, model, chunk).items():
+                outcomes[positions[prepared.index_of[key]]] = outcome
+    return [o if o is not None else UpsertOutcome.UNCHANGED for o in outcomes]
+
+
+def count_outcomes(outcomes: Iterable[UpsertOutcome]) -> dict[UpsertOutcome, int]:
+    """How many rows had each outcome (every outcome listed, zero included)."""
+    counts = dict.fromkeys(UpsertOutcome, 0)
+    for outcome in outcomes:
+        counts[outcome] += 1
+    return counts
+
+
+def mark_unseen_deleted(
+    session: Session,
+    model: type[Projection],
+    *,
+    org: str,
+    provider_ref: str,
+    seen_since: datetime,
+    scope: Mapping[str, Any] | None = None,
+) -> int:
+    """Tombstone the rows of a scope that no sync has seen since `seen_since`.
+
+    After a full resync of a scope (org, provider, plus `scope` columns such as
+    {"repository": "a5c-ai/krate"}), call this with the time the resync started, taken from
+    `database_now` so both sides of the comparison use the database's clock. Returns how many
+    rows were marked. Rows are marked, never removed; seeing the object again un-marks it.
+    """
+    table = _table(model)
+    conditions = [
+        table.c.org == org,
+        table.c.provider_ref == provider_ref,
+        table.c.synced_at < seen_since,
+        table.c.deleted_at.is_(None),
+    ]
+    for column, value in (scope or {}).items():
+        conditions.append(_column(table, column) == value)
+    result = session.execute(update(table).where(*conditions).values(deleted_at=func.now()))
+    return int(result.rowcount)  # type: ignore[attr-defined]  # CursorResult has rowcount
+
+
+def mark_deleted(
+    session: Session,
+    model: type[Projection],
+    identity: Mapping[str, Any],
+    *,
+    version: datetime | None = None,
+) -> bool:
+    """Tombstone one object the provider reported deleted; False when no row matched.
+
+    `version` is the provider's time of the deletion, when it gives one. It is stored as the
+    row's version, so an update event older than the deletion that arrives late is stale and
+    cannot bring the object back. A deletion older than the stored version is ignored.
+    """
+    table = _table(model)
+    missing = set(model.identity) - set(identity)
+    if missing:
+        raise ValueError(f"{model.__name__} identity needs {sorted(missing)}")
+    stored = table.c[VERSION]
+    when = _as_version(version)
+    conditions = [_column(table, c) == identity[c] for c in model.identity]
+    values: dict[str, Any] = {"deleted_at": func.coalesce(table.c.deleted_at, func.now())}
+    if when is not None:
+        conditions.append(or_(stored.is_(None), stored <= when))
+        values[VERSION] = func.greatest(stored, when)
+    statement = update(table).where(*conditions).values(**values).returning(table.c.id)
+    return session.execute(statement).first() is not None
+
+
+def database_now(session: Session) -> datetime:
+    """The database's current transaction time: the clock `synced_at` is written with."""
+    value = session.execute(select(func.now())).scalar_one()
+    assert isinstance(value, datetime)
+    return value
+
+
+# -- internals -------------------------------------------------------------------------------
+
+
+def _table(model: type[Projection]) -> Table:
+    table = model.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models
+    assert isinstance(table, Table)
+    return table
+
+
+def _column(table: Table, name: str) -> ColumnElement[Any]:
+    if name not in table.c:
+        raise ValueError(f"{table.name} has no column {name!r}")
+    return table.c[name]
+
+
+def _as_version(value: Any) -> datetime | None:
+    """A provider version as an aware datetime (ISO strings and naive UTC times accepted)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise TypeError(f"{VERSION} must be a datetime or an ISO 8601 string, not {value!r}")
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _normalised(row: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    if VERSION in out:
+        out[VERSION] = _as_version(out[VERSION])
+    return out
+
+
+def _group_by_columns(
+    model: type[Projection], rows: Sequence[Mapping[str, Any]]
+) -> list[list[int]]:
+    table = _table(model)
+    groups: dict[frozenset[str], list[int]] = {}
+    for position, row in enumerate(rows):
+        columns = frozenset(row)
+        unknown = columns - set(table.c.keys())
+        if unknown:
+            raise ValueError(f"{table.name} has no columns {sorted(unknown)}")
+        managed = columns & MANAGED_COLUMNS
+        if managed:
+            raise ValueError(f"{sorted(managed)} are maintained by the store; do not pass them")
+        missing = set(model.identity) - columns
+        if missing:
+            raise ValueError(f"{table.name} rows need their identity columns {sorted(missing)}")
+        groups.setdefault(columns, []).append(position)
+    return list(groups.values())
+
+
+def _key(row: Mapping[Any, Any], identity: Sequence[str]) -> tuple[str, ...]:
+    """An identity as text, so 42 given as "42" still matches what the database returns."""
+    return tuple(str(row[c]) for c in identity)
+
+
+def _newer(incoming: datetime | None, stored: datetime | None, *, stored_exists: bool) -> bool:
+    """The version rule in Python, for duplicates inside one page (mirrors `_execute`)."""
+    if not stored_exists or stored is None:
+        return True
+    return incoming is not None and incoming > stored
+
+
+def _prepare(model: type[Projection], rows: list[dict[str, Any]]) -> _Prepared:
+    """Reduce a page to one row per identity, as applying the rows in order would."""
+    kept: dict[tuple[str, ...], int] = {}
+    superseded: dict[int, UpsertOutcome] = {}
+    for index, row in enumerate(rows):
+        key = _key(row, model.identity)
+        if key not in kept:
+            kept[key] = index
+            continue
+        best = rows[kept[key]]
+        if _newer(row.get(VERSION), best.get(VERSION), stored_exists=True):
+            superseded[kept[key]] = UpsertOutcome.STALE  # a newer version follows in this page
+            kept[key] = index
+        elif _stale(row.get(VERSION), best.get(VERSION)):
+            superseded[index] = UpsertOutcome.STALE
+        else:
+            superseded[index] = UpsertOutcome.UNCHANGED
+    order = sorted(kept.items(), key=lambda item: item[1])
+    return _Prepared(
+        rows=[rows[i] for _, i in order],
+        superseded=superseded,
+        index_of=dict(order),
+    )
+
+
+def _stale(incoming: datetime | None, stored: datetime | None) -> bool:
+    return stored is not None and (incoming is None or incoming < stored)
+
+
+def _execute(
+    session: Session, model: type[Projection], rows: list[dict[str, Any]]
+) -> dict[tuple[str, ...], UpsertOutcome]:
+    """One statement: read the stored versions, upsert, and report what happened to each row.
+
+    WITH prior AS (SELECT ... FROM t WHERE identity IN (...)),       -- the rows before
+         upserted AS (INSERT ... ON CONFLICT (identity) DO UPDATE SET
+                        col = CASE WHEN <newer> THEN excluded.col ELSE t.col END, ...
+                      RETURNING identity, written columns, xmax = 0 AS inserted)
+    SELECT ... FROM upserted LEFT JOIN prior USING (identity)
+
+    Every statement in a WITH sees the same snapshot, so `prior` holds the rows as they were
+    before the upsert; comparing them with what the upsert returned tells updated from
+    unchanged, and their version tells stale.
+    """
+    table = _table(model)
+    identity = list(model.identity)
+    written = [c for c in rows[0] if c not in identity]
+    if VERSION not in written:
+        written.append(VERSION)  # compared even when the rows carry none (NULL)
+
+    statement = insert(table).values(rows)
+    excluded = statement.excluded
+    stored = table.c[VERSION]
+    incoming = excluded[VERSION]
+    newer = or_(stored.is_(None), incoming > stored)
+    not_stale = or_(stored.is_(None), incoming >= stored)
+    assignments: dict[str, Any] = {
+        c: case((newer, excluded[c]), else_=table.c[c]) for c in written if c != "synced_at"
+    }
+    assignments["synced_at"] = excluded.synced_at  # seen now, whatever the version
+    assignments["deleted_at"] = case((not_stale, null()), else_=table.c.deleted_at)
+    compared = [*written, "deleted_at"]
+    compared = [c for c in compared if c != "synced_at"]
+    upserted = (
+        statement.on_conflict_do_update(constraint=f"uq_{table.name}_identity", set_=assignments)
+        .returning(
+            *(table.c[c] for c in identity),
+            *(table.c[c] for c in compared),
+            (literal_column("xmax") == 0).label("inserted"),
+        )
+        .cte("upserted")
+    )
+    keys = [tuple(row[c] for c in identity) for row in rows]
+    prior = (
+        select(*(table.c[c] for c in identity), *(table.c[c] for c in compared))
+        .where(tuple_(*(table.c[c] for c in identity)).in_(keys))
+        .cte("prior")
+    )
+    changed = tuple_(*(prior.c[c] for c in compared)).is_distinct_from(
+        tuple_(*(upserted.c[c] for c in compared))
+    )
+    result = session.execute(
+        select(
+            *(upserted.c[c] for c in identity),
+            upserted.c.inserted,
+            prior.c[VERSION].label("prior_version"),
+            changed.label("changed"),
+        ).select_from(
+            upserted.outerjoin(prior, and_(*(upserted.c[c] == prior.c[c] for c in identity)))
+        )
+    )
+    by_key = {_key(row, identity): row for row in rows}
+    outcomes: dict[tuple[str, ...], UpsertOutcome] = {}
+    for record in result.mappings():
+        key = _key(record, identity)
+        if record["inserted"]:
+            outcomes[key] = UpsertOutcome.INSERTED
+        elif _stale(by_key[key].get(VERSION), record["prior_version"]):
+            outcomes[key] = UpsertOutcome.STALE
+        elif record["changed"]:
+            outcomes[key] = UpsertOutcome.UPDATED
+        else:
+            outcomes[key] = UpsertOutcome.UNCHANGED
+    return outcomes
