@@ -130,8 +130,11 @@ def dev(
 ) -> None:
     """Run the whole stack locally: Temporal (with its Web UI), Postgres, worker and ingress."""
     from starter.devstack import run_dev_stack
+    from worker import exit_without_finalizing
 
-    raise typer.Exit(run_dev_stack(get_settings(), demo=demo))
+    # The Temporal SDK's threads can abort the interpreter at exit (sdk-python#300); leave
+    # without finalizing so Ctrl-C ends with the stack's own exit code.
+    exit_without_finalizing(run_dev_stack(get_settings(), demo=demo))
 
 
 def main(argv: list[str] | None = None) -> int:
