@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,7 @@ def apply(settings: Settings, paths: Sequence[Path], console: Console) -> list[s
     if checked.failed:
         raise InvalidInput("nothing was applied: fix the errors above and apply again")
     lines: list[str] = []
+    changed: list[Manifest] = []
     with database_session(settings) as session:
         for manifest in checked.loaded.manifests:
             if not manifest.info.config:
@@ -98,12 +100,87 @@ def apply(settings: Settings, paths: Sequence[Path], console: Console) -> list[s
                 )
             result = apply_resource(session, manifest.raw)
             lines.append(f"{manifest.kind.lower()}/{manifest.name} {result.action}")
+            if result.action != "unchanged":
+                changed.append(manifest)
+    if changed:
+        lines += _start_workflows(settings, changed, console)
     for entry in checked.loaded.provider_types:
         lines.append(
             f"{entry.source.path}: provider type entry checked; registry entries are installed "
             "as files, not applied"
         )
     return lines
+
+
+def _stored_config_docs(settings: Settings) -> list[dict[str, Any]]:
+    from store.resources import get_resources
+
+    with database_session(settings) as session:
+        return [doc for info in KINDS if info.config for doc in get_resources(session, info.kind)]
+
+
+def _start_workflows(
+    settings: Settings, changed: Sequence[Manifest], console: Console
+) -> list[str]:
+    """Start or reconfigure the sync workflow of every binding that `changed` touches."""
+    from starter.reconcile import ensure_binding_workflow, stored_plans
+    from starter.temporal_client import connect
+
+    bindings = {
+        (m.effective_namespace, m.name) for m in changed if m.kind == "ExternalBackendBinding"
+    }
+    providers = {
+        (
+            m.effective_namespace,
+            m.name if m.kind == "ExternalBackendProvider" else m.raw["spec"]["providerRef"],
+        )
+        for m in changed
+        if m.kind in ("ExternalBackendProvider", "ExternalBackendSyncPolicy")
+    }
+    plans = [
+        plan
+        for plan in stored_plans(_stored_config_docs(settings))
+        if (plan.config.binding.namespace, plan.config.binding.binding) in bindings
+        or (plan.config.binding.namespace, plan.config.binding.provider) in providers
+    ]
+    if not plans:
+        return []
+
+    async def go() -> None:
+        client = await connect(settings)
+        for plan in plans:
+            await ensure_binding_workflow(client, settings.task_queue, plan)
+
+    try:
+        asyncio.run(go())
+    except ServiceUnreachable as error:
+        console.print(
+            f"warning: stored, but the sync workflows were not started: {error.message}\n"
+            "    They start when the worker starts, or run `krate-sync sync reconcile`.",
+            markup=False,
+            highlight=False,
+        )
+        return []
+    return [f"workflow {plan.workflow_id} started or reconfigured" for plan in plans]
+
+
+def reconcile_all(settings: Settings) -> list[str]:
+    """Ensure every stored binding has its workflow, configured as stored (exit 3 if Temporal
+    is unreachable)."""
+    from starter.reconcile import ensure_binding_workflow, stored_plans
+    from starter.temporal_client import connect
+
+    plans = stored_plans(_stored_config_docs(settings))
+
+    async def go() -> None:
+        client = await connect(settings)
+        for plan in plans:
+            await ensure_binding_workflow(client, settings.task_queue, plan)
+
+    asyncio.run(go())
+    return [f"workflow {plan.workflow_id} started or reconfigured" for plan in plans] or [
+        "no bindings stored"
+    ]
 
 
 def _kind(name: str) -> KindInfo:
@@ -138,9 +215,28 @@ def delete(settings: Settings, kind: str, name: str, namespace: str | None) -> s
             if not namespaces:
                 raise InvalidInput(f"{info.kind} {name!r} not found")
             namespace = namespaces[0]
+        found = get_resources(session, info.kind, namespace=namespace, name=name)
         if not delete_resource(session, info.kind, namespace, name):
             raise InvalidInput(f"{info.kind} {name!r} not found in {namespace}")
-    return f"{info.kind.lower()}/{name} deleted"
+    lines = [f"{info.kind.lower()}/{name} deleted"]
+    if info.kind == "ExternalBackendBinding" and found:
+        lines.append(_stop_workflow(settings, str(found[0]["spec"]["organizationRef"]), name))
+    return "\n".join(lines)
+
+
+def _stop_workflow(settings: Settings, org: str, binding: str) -> str:
+    from starter.reconcile import stop_binding_workflow
+    from starter.temporal_client import connect
+    from workflows.binding_sync import workflow_id
+
+    async def go() -> bool:
+        return await stop_binding_workflow(await connect(settings), org, binding)
+
+    try:
+        stopped = asyncio.run(go())
+    except ServiceUnreachable as error:
+        return f"warning: the sync workflow was not stopped: {error.message}"
+    return f"workflow {workflow_id(org, binding)} " + ("stopped" if stopped else "was not running")
 
 
 def migrate(settings: Settings) -> str:

@@ -111,3 +111,12 @@ def status(
     result = _run(binding, org, "status")
     assert result is not None
     render(out, [result.model_dump(mode="json")], output)
+
+
+@sync_app.command("reconcile")
+def reconcile() -> None:
+    """Start or reconfigure the sync workflow of every stored binding."""
+    from starter.manifests import reconcile_all
+
+    for line in reconcile_all(get_settings()):
+        out.print(line, markup=False, highlight=False)

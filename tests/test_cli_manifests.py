@@ -15,6 +15,12 @@ FIXTURES = Path(__file__).parent / "fixtures" / "manifests"
 INVALID = FIXTURES / "invalid"
 
 
+@pytest.fixture(autouse=True)
+def _no_temporal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about storage; Temporal is left unreachable (workflows: test_cli_sync)."""
+    monkeypatch.setenv("KRATE_TEMPORAL_ADDRESS", "127.0.0.1:9")
+
+
 def test_spec_examples_validate(monkeypatch: pytest.MonkeyPatch) -> None:
     result = run_script("validate", "-f", str(SPEC_EXAMPLES))
     assert result.code == 0, result.stderr

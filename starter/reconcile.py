@@ -1,0 +1,157 @@
+"""From applied manifests to running workflows: each binding gets its BindingSyncWorkflow.
+
+`krate-sync apply` calls this after storing; the worker calls it for every stored binding when it
+starts, so a binding applied while Temporal was down still gets its workflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+
+from activities.backfill_models import BindingRef
+from resources.config import (
+    ExternalBackendBinding,
+    ExternalBackendProvider,
+    ExternalBackendSyncPolicy,
+)
+from resources.loader import Manifest, manifest_from_dict
+from resources.wire import org_namespace
+from workflows import search_attributes as sa
+from workflows.binding_sync import (
+    BindingSyncConfig,
+    BindingSyncInput,
+    BindingSyncWorkflow,
+    InterfaceConfig,
+    workflow_id,
+)
+
+
+@dataclass(frozen=True)
+class BindingPlan:
+    """What one binding's workflow should be running with."""
+
+    workflow_id: str
+    config: BindingSyncConfig
+    full_resync_interval: timedelta | None
+
+
+def plan_binding(
+    binding: ExternalBackendBinding,
+    provider: ExternalBackendProvider,
+    policy: ExternalBackendSyncPolicy | None,
+    *,
+    generation: int = 1,
+) -> BindingPlan:
+    """The workflow configuration for a binding, its provider and the provider's sync policy."""
+    spec = binding.spec
+    secret = provider.spec.auth_ref.secret_ref
+    org = spec.organization_ref
+    namespace = binding.metadata.namespace or org_namespace(org)
+    ref = BindingRef(
+        org=org,
+        namespace=namespace,
+        binding=binding.metadata.name,
+        provider=provider.metadata.name,
+        provider_type=provider.spec.provider_type,
+        api_base_url=provider.spec.api_base_url,
+        auth_secret=secret.name,
+        auth_secret_namespace=secret.namespace or namespace,
+        installation_id=spec.external_ref.installation_id,
+    )
+    interfaces = [
+        InterfaceConfig(name=str(interface), mode=str(choice.mode))
+        for interface, choice in spec.interfaces.enabled().items()
+    ]
+    repositories: list[tuple[str, str]] = []
+    if spec.external_ref.owner and spec.external_ref.repository:
+        repositories.append((spec.external_ref.owner, spec.external_ref.repository))
+    config = BindingSyncConfig(
+        binding=ref,
+        interfaces=interfaces,
+        repositories=repositories,
+        generation=generation,
+    )
+    full: timedelta | None = None
+    if policy is not None:
+        backfill = policy.spec.backfill
+        config.backfill_interval = backfill.interval
+        config.webhook_first = policy.spec.webhook_first
+        full = backfill.full_resync_interval if backfill.enabled else None
+    return BindingPlan(workflow_id(org, binding.metadata.name), config, full)
+
+
+def _typed(manifest: Manifest) -> Any:
+    return manifest.model
+
+
+def plans_for(known: Sequence[Manifest]) -> list[BindingPlan]:
+    """A plan for every binding among `known` whose provider is known too."""
+    providers = {
+        (m.effective_namespace, m.name): _typed(m)
+        for m in known
+        if m.kind == "ExternalBackendProvider"
+    }
+    policies: dict[tuple[str, str], ExternalBackendSyncPolicy] = {}
+    for m in known:
+        if m.kind == "ExternalBackendSyncPolicy":
+            policies.setdefault((m.effective_namespace, _typed(m).spec.provider_ref), _typed(m))
+    plans = []
+    for m in known:
+        if m.kind != "ExternalBackendBinding":
+            continue
+        binding: ExternalBackendBinding = _typed(m)
+        key = (m.effective_namespace, binding.spec.provider_ref)
+        provider = providers.get(key)
+        if provider is None:
+            continue  # validation warned already; the binding waits for its provider
+        generation = int(m.raw.get("metadata", {}).get("generation") or 1)
+        plans.append(plan_binding(binding, provider, policies.get(key), generation=generation))
+    return plans
+
+
+def stored_plans(docs: Sequence[dict[str, Any]]) -> list[BindingPlan]:
+    return plans_for([manifest_from_dict(doc, source="stored") for doc in docs])
+
+
+async def ensure_binding_workflow(client: Client, task_queue: str, plan: BindingPlan) -> None:
+    """Start the binding's workflow, or hand the running one its new configuration.
+
+    Signal-with-start: one call, no race between "is it running?" and "start it".
+    """
+    ref = plan.config.binding
+    await client.start_workflow(
+        BindingSyncWorkflow.run,
+        BindingSyncInput(config=plan.config),
+        id=plan.workflow_id,
+        task_queue=task_queue,
+        start_signal="reconfigure",
+        start_signal_args=[plan.config],
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.KRATE_ORG, ref.org),
+                SearchAttributePair(sa.KRATE_PROVIDER, ref.provider),
+                SearchAttributePair(sa.KRATE_BINDING, ref.binding),
+                SearchAttributePair(sa.KRATE_INTERFACE, [i.name for i in plan.config.interfaces]),
+            ]
+        ),
+    )
+
+
+async def stop_binding_workflow(client: Client, org: str, binding: str) -> bool:
+    """Terminate a deleted binding's workflow; False when none was running."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    handle = client.get_workflow_handle(workflow_id(org, binding))
+    try:
+        await handle.terminate(reason="binding deleted")
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
