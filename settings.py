@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     ingress_host: str = "127.0.0.1"
     ingress_port: int = 8080
     temporal_ui_port: int = 8233
+    demo_simulator_port: int = Field(
+        default=8787, description="Where `krate-sync dev --demo` serves its simulated GitHub."
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import errno
+import json
 import logging
 import os
 import signal
@@ -49,6 +50,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from settings import Settings, get_settings, libpq_url
 from starter import binaries
+from starter.connection import stack_file
 from workflows.search_attributes import ALL_KEYS, dev_server_flags
 
 EXIT_OK = 0
@@ -70,11 +72,16 @@ log = logging.getLogger("krate_sync.devstack")
 
 @dataclass(frozen=True)
 class ChildSpec:
-    """A child process of the stack; it gets the stack's environment plus `env`."""
+    """A child process of the stack; it gets the stack's environment plus `env`.
+
+    `port` (with the `setting` that moves it) is checked to be free before anything starts.
+    """
 
     name: str
     argv: Sequence[str]
     env: Mapping[str, str] = field(default_factory=dict)
+    port: int | None = None
+    setting: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,15 +105,6 @@ class StackError(Exception):
     def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
         super().__init__(message)
         self.exit_code = exit_code
-
-
-def demo_extensions(settings: Settings) -> tuple[list[ChildSpec], list[OnReady]]:
-    """What `demo=True` adds to the stack: child processes and on-ready callbacks.
-
-    Empty for now; the simulated provider (a child serving its wire format) and the seeding of
-    demo resources (an on-ready callback) belong here.
-    """
-    return [], []
 
 
 # -- small helpers ---------------------------------------------------------------------------
@@ -262,6 +260,11 @@ class DevStack:
                 "KRATE_INGRESS_PORT",
                 "ingress",
             ),
+        ]
+        ports += [
+            ("127.0.0.1", child.port, child.setting, child.name)
+            for child in self.extra_children
+            if child.port is not None
         ]
         seen: dict[int, str] = {}
         for host, port, setting, what in ports:
@@ -535,7 +538,23 @@ class DevStack:
         )
         for callback in self.on_ready:
             await callback(info)
+        self.write_stack_file(info)
         self.print_ready(info)
+
+    def write_stack_file(self, info: StackInfo) -> None:
+        """Tell `krate-sync` commands in other terminals where this stack's services are."""
+        record = {
+            "pid": os.getpid(),
+            "database_url": info.settings.database_url,
+            "temporal_address": f"127.0.0.1:{self.temporal_port}",
+            "temporal_namespace": self.settings.temporal_namespace,
+            "temporal_ui_url": info.temporal_ui_url,
+            "ingress_url": info.ingress_url,
+            "task_queue": self.settings.task_queue,
+        }
+        path = stack_file(self.settings)
+        path.write_text(json.dumps(record, indent=2) + "\n")
+        path.chmod(0o600)  # it holds the database URL
 
     def print_ready(self, info: StackInfo) -> None:
         rows = [
@@ -571,6 +590,7 @@ class DevStack:
                 raise self.died(child)
 
     async def shutdown(self) -> None:
+        stack_file(self.settings).unlink(missing_ok=True)
         apps = [c for c in self.children if c.name != "temporal"]
         temporal = [c for c in self.children if c.name == "temporal"]
         # Applications first (the worker needs Temporal to finish gracefully), then Temporal.
@@ -642,6 +662,8 @@ def run_dev_stack(
     console = console or Console()
     children, callbacks = list(extra_children), list(on_ready)
     if demo:
+        from starter.demo import demo_extensions
+
         demo_children, demo_callbacks = demo_extensions(settings)
         children += demo_children
         callbacks += demo_callbacks

@@ -113,10 +113,10 @@ def apply(settings: Settings, paths: Sequence[Path], console: Console) -> list[s
 
 
 def _stored_config_docs(settings: Settings) -> list[dict[str, Any]]:
-    from store.resources import get_resources
+    from starter.reconcile import stored_config_docs
 
     with database_session(settings) as session:
-        return [doc for info in KINDS if info.config for doc in get_resources(session, info.kind)]
+        return stored_config_docs(session)
 
 
 def _start_workflows(

@@ -6,11 +6,13 @@ starts, so a binding applied while Temporal was down still gets its workflow.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from sqlmodel import Session
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
@@ -20,6 +22,7 @@ from resources.config import (
     ExternalBackendProvider,
     ExternalBackendSyncPolicy,
 )
+from resources.kinds import KINDS
 from resources.loader import Manifest, manifest_from_dict
 from resources.wire import org_namespace
 from workflows import search_attributes as sa
@@ -117,6 +120,34 @@ def plans_for(known: Sequence[Manifest]) -> list[BindingPlan]:
 
 def stored_plans(docs: Sequence[dict[str, Any]]) -> list[BindingPlan]:
     return plans_for([manifest_from_dict(doc, source="stored") for doc in docs])
+
+
+def stored_config_docs(session: Session) -> list[dict[str, Any]]:
+    """Every applied provider, binding and sync policy, as manifests."""
+    from store.resources import get_resources
+
+    return [doc for info in KINDS if info.config for doc in get_resources(session, info.kind)]
+
+
+async def reconcile_stored(client: Client, task_queue: str, database_url: str) -> list[str]:
+    """Ensure every stored binding's workflow runs with its stored configuration.
+
+    The worker runs this when it starts, so bindings applied while Temporal was down catch up.
+    """
+    from store.db import make_engine, session_scope
+
+    def load() -> list[BindingPlan]:
+        engine = make_engine(database_url)
+        try:
+            with session_scope(engine) as session:
+                return stored_plans(stored_config_docs(session))
+        finally:
+            engine.dispose()
+
+    plans = await asyncio.to_thread(load)
+    for plan in plans:
+        await ensure_binding_workflow(client, task_queue, plan)
+    return [plan.workflow_id for plan in plans]
 
 
 async def ensure_binding_workflow(client: Client, task_queue: str, plan: BindingPlan) -> None:

@@ -10,7 +10,6 @@ from typing import Any
 
 import yaml
 from rich.console import Console
-from rich.table import Table
 
 
 class OutputFormat(StrEnum):
@@ -83,16 +82,24 @@ def render(
                 f"{doc['kind'].lower()}/{doc['metadata']['name']}", markup=False, highlight=False
             )
         return
-    table = Table(box=None, pad_edge=False, header_style="bold")
     headers = ["NAMESPACE", "NAME", *(h for h, _ in columns), "AGE"]
-    for header in headers:
-        table.add_column(header, overflow="fold")
-    for doc in docs:
-        meta = doc.get("metadata", {})
-        table.add_row(
-            _cell(meta.get("namespace")),
-            _cell(meta.get("name")),
+    rows = [
+        [
+            _cell(doc.get("metadata", {}).get("namespace")),
+            _cell(doc.get("metadata", {}).get("name")),
             *(_cell(_dig(doc, path)) for _, path in columns),
-            age(meta.get("creationTimestamp")),
-        )
-    console.print(table)
+            age(doc.get("metadata", {}).get("creationTimestamp")),
+        ]
+        for doc in docs
+    ]
+    console.print(plain_table(headers, rows), markup=False, highlight=False, soft_wrap=True)
+
+
+def plain_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns padded like kubectl's: never folded, so output stays greppable in any width."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    lines = [
+        "   ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in (headers, *rows)
+    ]
+    return "\n".join(lines)
