@@ -5,6 +5,7 @@ directory to show that Temporal's and Postgres's state survived."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import queue
 import re
@@ -13,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -43,7 +45,7 @@ def _free_port() -> int:
 
 @dataclass
 class Stack:
-    """A running `python -m starter.devstack` and what it printed."""
+    """A running `krate-sync dev` and what it printed."""
 
     process: subprocess.Popen[str]
     lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
@@ -130,9 +132,10 @@ def started() -> Iterator[list[Stack]]:
                 stack.process.wait(10)
 
 
-def _start(env: dict[str, str], started: list[Stack]) -> Stack:
+def _start(env: dict[str, str], started: list[Stack], *args: str) -> Stack:
+    """`krate-sync dev ARGS`, the console script a user runs."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "starter.devstack"],
+        [str(Path(sys.executable).parent / "krate-sync"), "dev", *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -240,8 +243,12 @@ def test_dev_stack_starts_stops_cleanly_and_keeps_state(
         for log in ("temporal", "worker", "ingress"):
             assert (state_dir / "logs" / f"{log}.log").is_file()
         assert (state_dir / "temporal.db").is_file()
+        assert json.loads((state_dir / "dev-stack.json").read_text())["ingress_url"] == (
+            f"http://127.0.0.1:{ports.ingress}"
+        )
 
         _stop(stack, state_dir)
+        assert not (state_dir / "dev-stack.json").exists()
 
 
 @pytest.mark.timeout(300)
@@ -277,6 +284,46 @@ def test_port_in_use_is_reported_before_anything_starts(
     assert f"port {ports.ingress}" in stack.text
     assert "KRATE_INGRESS_PORT" in stack.text
     assert not (tmp_path / "state").exists()  # nothing was started, not even the state dir
+
+
+@pytest.mark.timeout(600)
+def test_demo_binds_the_simulator_and_backfills(
+    tmp_path: Path, stack_env: dict[str, str], started: list[Stack]
+) -> None:
+    """`krate-sync dev --demo`: seeded repositories bound, synced, visible from another shell."""
+    state_dir = tmp_path / "state"
+    simulator = _free_port()
+    env = {**stack_env, "KRATE_DEMO_SIMULATOR_PORT": str(simulator)}
+    stack = _start(env, started, "--demo")
+    stack.wait_for("Ready.", READY_TIMEOUT)
+    # Another terminal: no KRATE_DATABASE_URL, only the state directory.
+    cli_env = {k: v for k, v in env.items() if k != "KRATE_DATABASE_URL"}
+    listed = subprocess.run(
+        [str(Path(sys.executable).parent / "krate-sync"), "get", "bindings", "-o", "name"],
+        env=cli_env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stderr
+    bindings = listed.stdout.split()
+    assert len(bindings) == 3, listed.stdout
+
+    counts = httpx.get(f"http://127.0.0.1:{simulator}/_sim/counts", timeout=10).json()
+    database_url = json.loads((state_dir / "dev-stack.json").read_text())["database_url"]
+    deadline = time.monotonic() + 300
+    while True:
+        with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+            issues = conn.execute("SELECT count(*) FROM issues").fetchone()
+            pulls = conn.execute("SELECT count(*) FROM pull_requests").fetchone()
+        if issues == (counts["issues"],) and pulls == (counts["pull_requests"],):
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(f"backfill incomplete: issues {issues}, pulls {pulls}, simulator {counts}")
+        time.sleep(1)
+    _stop(stack, state_dir)
 
 
 def test_helpers() -> None:
