@@ -13,7 +13,18 @@ from datetime import timedelta
 from typing import Any
 
 from sqlmodel import Session
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleState,
+    ScheduleUpdate,
+)
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from activities.backfill_models import BindingRef
@@ -33,6 +44,7 @@ from workflows.binding_sync import (
     InterfaceConfig,
     workflow_id,
 )
+from workflows.full_resync import FullResyncInput, FullResyncWorkflow, schedule_id
 
 
 @dataclass(frozen=True)
@@ -153,9 +165,9 @@ async def reconcile_stored(client: Client, task_queue: str, database_url: str) -
 async def ensure_binding_workflow(client: Client, task_queue: str, plan: BindingPlan) -> None:
     """Start the binding's workflow, or hand the running one its new configuration.
 
-    Signal-with-start: one call, no race between "is it running?" and "start it".
+    Signal-with-start: one call, no race between "is it running?" and "start it". The
+    binding's full-resync Schedule is brought in line at the same time.
     """
-    ref = plan.config.binding
     await client.start_workflow(
         BindingSyncWorkflow.run,
         BindingSyncInput(config=plan.config),
@@ -163,21 +175,77 @@ async def ensure_binding_workflow(client: Client, task_queue: str, plan: Binding
         task_queue=task_queue,
         start_signal="reconfigure",
         start_signal_args=[plan.config],
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(sa.KRATE_ORG, ref.org),
-                SearchAttributePair(sa.KRATE_PROVIDER, ref.provider),
-                SearchAttributePair(sa.KRATE_BINDING, ref.binding),
-                SearchAttributePair(sa.KRATE_INTERFACE, [i.name for i in plan.config.interfaces]),
-            ]
-        ),
+        search_attributes=_search_attributes(plan),
     )
+    await ensure_full_resync_schedule(client, task_queue, plan)
+
+
+def _search_attributes(plan: BindingPlan) -> TypedSearchAttributes:
+    ref = plan.config.binding
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(sa.KRATE_ORG, ref.org),
+            SearchAttributePair(sa.KRATE_PROVIDER, ref.provider),
+            SearchAttributePair(sa.KRATE_BINDING, ref.binding),
+            SearchAttributePair(sa.KRATE_INTERFACE, [i.name for i in plan.config.interfaces]),
+        ]
+    )
+
+
+def _schedule(plan: BindingPlan, task_queue: str, every: timedelta) -> Schedule:
+    ref = plan.config.binding
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            FullResyncWorkflow.run,
+            FullResyncInput(config=plan.config),
+            id=schedule_id(ref.org, ref.binding),
+            task_queue=task_queue,
+            typed_search_attributes=_search_attributes(plan),
+        ),
+        spec=ScheduleSpec(
+            intervals=[ScheduleIntervalSpec(every=every)],
+            # Spread many bindings' resyncs instead of hitting providers all at once.
+            jitter=min(every / 10, timedelta(minutes=30)),
+        ),
+        # A resync still running when the next is due: skip the new one, never stack them.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        state=ScheduleState(note=f"full resync of binding {ref.namespace}/{ref.binding}"),
+    )
+
+
+async def ensure_full_resync_schedule(client: Client, task_queue: str, plan: BindingPlan) -> str:
+    """Create, update or remove the binding's full-resync Schedule to match its policy."""
+    ref = plan.config.binding
+    sid = schedule_id(ref.org, ref.binding)
+    handle = client.get_schedule_handle(sid)
+    if plan.full_resync_interval is None:
+        return "removed" if await delete_schedule(client, ref.org, ref.binding) else "none"
+    schedule = _schedule(plan, task_queue, plan.full_resync_interval)
+    try:
+        await client.create_schedule(sid, schedule)
+    except ScheduleAlreadyRunningError:
+        await handle.update(lambda _: ScheduleUpdate(schedule=schedule))
+        return "updated"
+    return "created"
+
+
+async def delete_schedule(client: Client, org: str, binding: str) -> bool:
+    from temporalio.service import RPCError, RPCStatusCode
+
+    try:
+        await client.get_schedule_handle(schedule_id(org, binding)).delete()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
 
 
 async def stop_binding_workflow(client: Client, org: str, binding: str) -> bool:
     """Terminate a deleted binding's workflow; False when none was running."""
     from temporalio.service import RPCError, RPCStatusCode
 
+    await delete_schedule(client, org, binding)
     handle = client.get_workflow_handle(workflow_id(org, binding))
     try:
         await handle.terminate(reason="binding deleted")
