@@ -137,11 +137,13 @@ async def run_worker(
                 len(activities),
             )
             running = asyncio.create_task(worker.run(), name="temporal-worker")
+            reconciling = asyncio.create_task(_reconcile(client, settings), name="reconcile")
             stopped = asyncio.create_task(stopping.wait(), name="worker-stop")
             try:
                 await asyncio.wait({running, stopped}, return_when=asyncio.FIRST_COMPLETED)
             finally:  # also when this coroutine is cancelled: never leave the worker polling
                 stopped.cancel()
+                reconciling.cancel()
                 if not running.done():
                     log.info(
                         "stopping: no new tasks; waiting up to %s for running activities",
@@ -150,6 +152,20 @@ async def run_worker(
                     await worker.shutdown()
             await running  # a fatal worker error surfaces here
             log.info("worker stopped")
+
+
+async def _reconcile(client: Client, settings: Settings) -> None:
+    """Start the workflow of every stored binding that has none (best effort, logged)."""
+    if not settings.database_url:
+        return
+    from starter.reconcile import reconcile_stored
+
+    try:
+        started = await reconcile_stored(client, settings.task_queue, settings.database_url)
+    except Exception:  # the worker itself must keep running; `krate-sync sync reconcile` retries
+        log.exception("could not reconcile stored bindings with their workflows")
+        return
+    log.info("reconciled %d binding workflow(s): %s", len(started), ", ".join(started))
 
 
 async def healthcheck(settings: Settings) -> bool:
