@@ -75,3 +75,53 @@ def test_unreachable_temporal_exits_3(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     assert result.code == 3
     assert "cannot reach Temporal" in result.stderr
+
+
+def test_simulate_github_serves_the_rest_api() -> None:
+    import subprocess
+    import time
+
+    import httpx
+
+    from tests.helpers.cli import console_script
+
+    port = _closed_port()
+    process = subprocess.Popen(
+        [
+            str(console_script()),
+            "simulate",
+            "github",
+            "--port",
+            str(port),
+            "--seed-repos",
+            "1",
+            "--seed-issues",
+            "5",
+            "--token",
+            "cli-token=alice",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(
+                    f"http://127.0.0.1:{port}/orgs/krate-demo/repos",
+                    headers={"Authorization": "Bearer cli-token"},
+                    timeout=2,
+                )
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the simulator did not start"
+                time.sleep(0.2)
+        assert response.status_code == 200
+        [repo] = response.json()
+        assert repo["owner"]["login"] == "krate-demo"
+        assert response.headers["x-ratelimit-limit"] == "5000"
+        unauthorized = httpx.get(f"http://127.0.0.1:{port}/orgs/krate-demo/repos", timeout=2)
+        assert unauthorized.status_code == 401
+    finally:
+        process.terminate()
+        process.wait(10)
