@@ -57,6 +57,11 @@ class Settings(BaseSettings):
         description="Extra provider type registry directories, separated by the OS path "
         "separator (`:`); a type defined there overrides a built-in one of the same name.",
     )
+    api_tokens_file: Path | None = Field(
+        default=None,
+        description="YAML or JSON file of API tokens and their roles (a mounted Secret works); "
+        "unset, every read or action API call is refused.",
+    )
     ingress_host: str = "127.0.0.1"
     ingress_port: int = 8080
     temporal_ui_port: int = 8233

@@ -2,12 +2,54 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
+
+from sqlalchemy import Engine
 
 from settings import Settings
 
 
+class LazyEngine:
+    """The database engine, created at first use: a worker whose settings name no database
+    still starts (and registers), and fails clearly on the first activity that needs one."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Engine:
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    from activities.secrets import ConfigurationError
+                    from store.db import make_engine
+
+                    if not self._settings.database_url:
+                        raise ConfigurationError(
+                            "KRATE_DATABASE_URL is not set: the worker has nowhere to store "
+                            "projections"
+                        )
+                    self._engine = make_engine(self._settings.database_url)
+        return self._engine
+
+
 def build_activities(settings: Settings) -> list[Callable[..., Any]]:
     """Every activity the worker registers, bound to dependencies built once from `settings`."""
-    return []
+    from activities.backfill import BackfillActivities
+    from activities.deliveries import DeliveryActivities
+    from activities.provider_factory import ProviderFactory
+    from activities.sync_state import SyncStateActivities
+
+    engine = LazyEngine(settings)
+    backfill = BackfillActivities(engine, ProviderFactory(settings.secrets_dir))
+    sync_state = SyncStateActivities(engine)
+    deliveries = DeliveryActivities(engine)
+    return [
+        backfill.backfill_page,
+        backfill.tombstone_unseen,
+        sync_state.mirror_sync_state,
+        deliveries.process_deliveries,
+    ]

@@ -37,6 +37,21 @@ BACKFILL_PAGE_RETRY = RetryPolicy(
     ],
 )
 
+# Activity names, for workflows that call them by name.
+BACKFILL_PAGE_ACTIVITY = "backfill_page"
+TOMBSTONE_UNSEEN_ACTIVITY = "tombstone_unseen"
+MIRROR_SYNC_STATE_ACTIVITY = "mirror_sync_state"
+
+# Bookkeeping writes to our own database: short, and retried until the database answers.
+MIRROR_SYNC_STATE_TIMEOUT = timedelta(seconds=30)
+TOMBSTONE_TIMEOUT = timedelta(minutes=5)
+STORE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=20,
+    non_retryable_error_types=[CONFIGURATION_ERROR],
+)
+
 
 class BindingRef(BaseModel):
     """Which binding a piece of work belongs to; secrets appear only as references."""
@@ -83,6 +98,15 @@ class ScopeCursor(BaseModel):
     pages: int = 0
     requests: int = 0
     not_modified: int = 0
+    watermark_seen: dict[str, datetime] = Field(
+        default_factory=dict,
+        description="Objects (native id or number → updated_at) already stored at or after the "
+        "watermark; skipped when a listing shows them again unchanged.",
+    )
+    etags: dict[str, str] = Field(
+        default_factory=dict,
+        description="ETags of the first pages of a scope's other listings (refs: tags).",
+    )
 
 
 class RateLimitBudget(BaseModel):
@@ -109,3 +133,50 @@ class BackfillPageResult(BaseModel):
     not_modified: bool = False
     done: bool = True
     budget: RateLimitBudget | None = None
+    requests: int = Field(
+        default=0, description="Provider requests this page made (jobs, reviews)."
+    )
+    seen_since: datetime | None = Field(
+        default=None,
+        description="Database time the pass started: rows of the scope not synced since were "
+        "not seen by it (a full pass hands this to tombstone_unseen).",
+    )
+
+
+class TombstoneInput(BaseModel):
+    """Mark the rows of one scope that a completed full pass did not see as deleted."""
+
+    binding: BindingRef
+    scope: SyncScope
+    seen_since: datetime
+
+
+class TombstoneResult(BaseModel):
+    marked: int = 0
+
+
+class SyncCondition(BaseModel):
+    """A condition as the workflow reports it (same fields as its ConditionState)."""
+
+    type: str
+    status: str
+    reason: str = ""
+    message: str = ""
+    last_transition_time: datetime | None = None
+
+
+class MirrorSyncStateInput(BaseModel):
+    """The workflow's status, written to Postgres as one ExternalSyncState per scope."""
+
+    binding: BindingRef
+    phase: str
+    cursors: list[ScopeCursor] = Field(default_factory=list)
+    scope_errors: dict[str, str] = Field(default_factory=dict)
+    conditions: list[SyncCondition] = Field(default_factory=list)
+    paused_reason: str | None = None
+    rate_limited_until: datetime | None = None
+    last_full_completed_at: datetime | None = None
+
+
+class MirrorSyncStateResult(BaseModel):
+    written: int = 0

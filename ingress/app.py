@@ -7,18 +7,21 @@ module's `routes` to ROUTE_FACTORIES and `create_app` mounts it. Handlers find t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from ingress import health
+from ingress import api, health, webhooks  # webhooks + read API: issue 4
 from settings import Settings
 
 RouteFactory = Callable[[Settings], Sequence[BaseRoute]]
 
 ROUTE_FACTORIES: list[RouteFactory] = [
     health.routes,
+    webhooks.routes,
+    api.routes,
 ]
 
 
@@ -28,6 +31,21 @@ def create_app(settings: Settings, *, extra_routes: Sequence[BaseRoute] = ()) ->
     for factory in ROUTE_FACTORIES:
         routes.extend(factory(settings))
     routes.extend(extra_routes)
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, lifespan=_lifespan)
     app.state.settings = settings
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    """Under a server: start the sweeper with the app (Queued deliveries get signalled even
+    when no request comes in), and release the database and Temporal connections at the end."""
+    from ingress.runtime import runtime
+
+    settings: Settings = app.state.settings
+    if settings.database_url:
+        runtime(app).ensure_sweeper()
+    yield
+    existing = getattr(app.state, "krate_runtime", None)
+    if existing is not None:
+        await existing.close()

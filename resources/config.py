@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
@@ -69,6 +70,8 @@ class WebhookConfig(SpecModel):
     secret_ref: SecretKeyRef | None = None
     previous_secret_ref: SecretKeyRef | None = None
     """Still accepted while a new secret is rolled out on the provider side."""
+    previous_secret_valid_until: datetime | None = None
+    """End of the rotation window: the previous secret is refused after it (and without it)."""
 
 
 class AdapterRef(SpecModel):

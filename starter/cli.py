@@ -15,7 +15,9 @@ from starter import manifests
 from starter.columns import COLUMNS
 from starter.errors import EXIT_OK, CliError, InvalidInput
 from starter.render import OutputFormat, render
+from starter.simulate_commands import simulate_app
 from starter.sync_commands import sync_app
+from starter.webhook_commands import webhooks_app
 
 app = typer.Typer(
     name="krate-sync",
@@ -25,6 +27,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(sync_app, name="sync")
+app.add_typer(simulate_app, name="simulate")
+app.add_typer(webhooks_app, name="webhooks")  # issue 4
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -88,10 +92,23 @@ def get(
     output: Annotated[
         OutputFormat, typer.Option("-o", "--output", help="table, yaml, json or name.")
     ] = OutputFormat.table,
+    phase: Annotated[
+        str | None, typer.Option("--phase", help="Only objects in this phase (e.g. DeadLettered).")
+    ] = None,
 ) -> None:
     """List resources of a kind, or show one."""
     settings = get_settings()
     info, docs = manifests.get(settings, kind, name, _namespace(namespace, org))
+    if phase:  # deliveries keep theirs in spec.processing, the other kinds in status
+        docs = [
+            d
+            for d in docs
+            if phase
+            in (
+                (d.get("spec", {}).get("processing") or {}).get("phase"),
+                d.get("status", {}).get("phase"),
+            )
+        ]
     if not docs:
         if name:
             raise InvalidInput(

@@ -8,6 +8,7 @@ the outside world goes through activities; this module must stay deterministic a
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import suppress
 from datetime import datetime, timedelta
 
@@ -26,6 +27,16 @@ with workflow.unsafe.imports_passed_through():
         RateLimitBudget,
         ScopeCursor,
         SyncScope,
+    )
+    from activities.deliveries_models import (
+        DELIVERY_BATCH_SIZE,
+        DELIVERY_RETRY_DELAY,
+        PROCESS_DELIVERIES_ACTIVITY,
+        PROCESS_DELIVERIES_RETRY,
+        PROCESS_DELIVERIES_TIMEOUT,
+        NewDeliveryInput,
+        ProcessDeliveriesInput,
+        ProcessDeliveriesResult,
     )
     from workflows import search_attributes as sa
 
@@ -101,6 +112,15 @@ class BindingSyncState(BaseModel):
     scope_errors: dict[str, str] = Field(default_factory=dict)
     conditions: dict[str, ConditionState] = Field(default_factory=dict)
     runs: int = 1
+    # Webhook deliveries (ids only; payloads stay in Postgres). Carried across continue-as-new
+    # so a delivery signalled just before it is not lost.
+    pending_deliveries: list[str] = Field(default_factory=list)
+    retry_deliveries: list[str] = Field(default_factory=list)
+    retry_deliveries_at: datetime | None = None
+    deliveries_processed: int = 0
+    deliveries_ignored: int = 0
+    deliveries_dead_lettered: int = 0
+    delivery_batches: int = 0
 
 
 class BindingSyncInput(BaseModel):
@@ -137,6 +157,11 @@ class BindingSyncStatus(BaseModel):
     requests: int
     not_modified: int
     runs: int
+    pending_deliveries: int = 0
+    retry_deliveries: int = 0
+    deliveries_processed: int = 0
+    deliveries_ignored: int = 0
+    deliveries_dead_lettered: int = 0
 
 
 def scopes_for(config: BindingSyncConfig) -> list[SyncScope]:
@@ -175,12 +200,17 @@ class BindingSyncWorkflow:
         self._state = input.state or BindingSyncState()
         self._phase = "Pending"
         self._pass_running = False
+        self._batch_running = False
+        self._stopping = False
 
     # ----------------------------------------------------------------------------- run loop
 
     @workflow.run
     async def run(self, input: BindingSyncInput) -> None:
         self._upsert_search_attributes()
+        # Webhook deliveries run beside backfill, not inside it: a rate-limit pause or a long
+        # pass never holds them up. The workflow's event loop is deterministic, so a task is safe.
+        deliveries = asyncio.create_task(self._delivery_loop())
         while not self._should_continue_as_new():
             if self._backfill_due():
                 await self._incremental_pass()
@@ -193,12 +223,17 @@ class BindingSyncWorkflow:
                 )
         # Handlers may still be running (an update waiting on us); let them finish first so
         # nothing a caller was promised is lost in the new run.
+        # No new batch starts from here on; the one in flight (if any) finishes first, and the
+        # ids still queued travel in the state.
+        self._stopping = True
+        await workflow.wait_condition(lambda: not self._batch_running)
+        deliveries.cancel()
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._state.runs += 1
         workflow.continue_as_new(BindingSyncInput(config=self._config, state=self._state))
 
     def _should_continue_as_new(self) -> bool:
-        if self._pass_running:
+        if self._pass_running or self._batch_running:
             return False
         info = workflow.info()
         if info.is_continue_as_new_suggested():
@@ -325,6 +360,84 @@ class BindingSyncWorkflow:
         )
         self._set_phase()
 
+    # ------------------------------------------------------------------- webhook deliveries
+
+    def _deliveries_due(self) -> bool:
+        if self._stopping:
+            return False
+        if self._state.pending_deliveries:
+            return True
+        at = self._state.retry_deliveries_at
+        return bool(self._state.retry_deliveries) and at is not None and workflow.now() >= at
+
+    async def _delivery_loop(self) -> None:
+        while True:
+            timeout = None
+            if self._state.retry_deliveries and self._state.retry_deliveries_at is not None:
+                timeout = max(
+                    self._state.retry_deliveries_at - workflow.now(), timedelta(seconds=1)
+                )
+            with suppress(TimeoutError):  # the retry timer firing
+                await workflow.wait_condition(self._deliveries_due, timeout=timeout)
+            if not self._deliveries_due():
+                continue
+            if not self._state.pending_deliveries:
+                # Failed deliveries whose retry time has come go back in the queue.
+                self._state.pending_deliveries = self._state.retry_deliveries
+                self._state.retry_deliveries = []
+                self._state.retry_deliveries_at = None
+            await self._delivery_batch()
+
+    async def _delivery_batch(self) -> None:
+        batch = self._state.pending_deliveries[:DELIVERY_BATCH_SIZE]
+        binding = self._config.binding
+        self._batch_running = True
+        result: ProcessDeliveriesResult | None
+        try:
+            result = await workflow.execute_activity(
+                PROCESS_DELIVERIES_ACTIVITY,
+                ProcessDeliveriesInput(
+                    org=binding.org,
+                    namespace=binding.namespace,
+                    provider=binding.provider,
+                    provider_type=binding.provider_type,
+                    binding=binding.binding,
+                    delivery_ids=batch,
+                ),
+                result_type=ProcessDeliveriesResult,
+                start_to_close_timeout=PROCESS_DELIVERIES_TIMEOUT,
+                retry_policy=PROCESS_DELIVERIES_RETRY,
+            )
+        except ActivityError as error:
+            # The batch as a whole kept failing (database down for minutes): keep the ids and
+            # try again later; the rows stay Queued, so nothing is lost either way.
+            self._set_condition("WebhookReady", "False", "ProcessingFailed", str(error.cause))
+            self._schedule_retry(batch, attempts=5)
+            result = None
+        finally:
+            self._batch_running = False
+        done = set(batch)
+        self._state.pending_deliveries = [
+            i for i in self._state.pending_deliveries if i not in done
+        ]
+        if result is None:
+            return
+        self._state.delivery_batches += 1
+        self._state.deliveries_processed += result.processed
+        self._state.deliveries_ignored += result.ignored
+        self._state.deliveries_dead_lettered += result.dead_lettered
+        self._set_condition("WebhookReady", "True", "Processing")
+        if result.retry:
+            self._schedule_retry(result.retry, attempts=result.retry_attempts)
+
+    def _schedule_retry(self, ids: list[str], *, attempts: int) -> None:
+        for delivery_id in ids:
+            if delivery_id not in self._state.retry_deliveries:
+                self._state.retry_deliveries.append(delivery_id)
+        at = workflow.now() + DELIVERY_RETRY_DELAY * max(attempts, 1)
+        current = self._state.retry_deliveries_at
+        self._state.retry_deliveries_at = at if current is None else min(current, at)
+
     # --------------------------------------------------------------------- phase & conditions
 
     def _set_condition(self, type_: str, status: str, reason: str, message: str = "") -> None:
@@ -381,6 +494,12 @@ class BindingSyncWorkflow:
     # ------------------------------------------------------------------ signals and queries
 
     @workflow.signal
+    def new_delivery(self, input: NewDeliveryInput) -> None:
+        """A webhook delivery was stored: queue its id (a repeated signal queues it once)."""
+        if input.delivery_id not in self._state.pending_deliveries:
+            self._state.pending_deliveries.append(input.delivery_id)
+
+    @workflow.signal
     def sync_now(self) -> None:
         """Start an incremental pass now instead of at the next interval."""
         self._state.sync_requested = True
@@ -429,6 +548,11 @@ class BindingSyncWorkflow:
             requests=self._state.requests,
             not_modified=self._state.not_modified,
             runs=self._state.runs,
+            pending_deliveries=len(self._state.pending_deliveries),
+            retry_deliveries=len(self._state.retry_deliveries),
+            deliveries_processed=self._state.deliveries_processed,
+            deliveries_ignored=self._state.deliveries_ignored,
+            deliveries_dead_lettered=self._state.deliveries_dead_lettered,
         )
 
 

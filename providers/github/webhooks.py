@@ -735,3 +735,21 @@ _HANDLERS = {
     "branch_protection_rule": _branch_protection_rule,
     "ping": _label,  # never called: ping is answered before dispatch
 }
+
+
+_INTERFACE_OF_EVENT: dict[str, Interface] = {
+    "issues": "issueTracking",
+    "issue_comment": "issueTracking",
+    "label": "issueTracking",
+    "workflow_run": "cicd",
+    "workflow_job": "cicd",
+    "check_run": "cicd",
+    "check_suite": "cicd",
+}
+
+
+def interface_hints(event: str | None) -> list[Interface]:
+    """The interfaces a delivery of `event` concerns (the delivery's `interfaceHints`)."""
+    if not event or event == "ping":
+        return []
+    return [_INTERFACE_OF_EVENT.get(event, "gitForge")]

@@ -1,0 +1,285 @@
+"""Normalized provider objects → projection rows (dicts for `store.upsert.upsert_many`).
+
+Pure functions, one per kind, plus `project` that dispatches on the model's type. Backfill and
+webhooks both use them, so nothing here knows where an object came from. Every row carries the
+whole external envelope (org, provider_ref, binding_ref, interface, native kind/id/number, node
+id, urls, etag, provider version, sha, extensions) and `base_snapshot`: the normalized fields
+as the provider reported them, the base of three-way conflict detection.
+
+Rows leave out `synced_at`: the database stamps it with its own clock, which is what full
+resyncs compare with (`mark_unseen_deleted`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from providers.base import (
+    ExternalBranchProtection,
+    ExternalCollaborator,
+    ExternalComment,
+    ExternalCommit,
+    ExternalDeployKey,
+    ExternalIssue,
+    ExternalJob,
+    ExternalObject,
+    ExternalPipeline,
+    ExternalPullRequest,
+    ExternalRef,
+    ExternalRepository,
+    ExternalReview,
+)
+from store.models.projections import (
+    BranchProtection,
+    Comment,
+    Commit,
+    DeployKey,
+    GitRef,
+    Issue,
+    Job,
+    Pipeline,
+    Projection,
+    PullRequest,
+    Repository,
+    RepositoryPermission,
+    Review,
+)
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Whose copy a row is: the org, provider and binding it is synced for. These win over the
+    envelope's own refs, which an adapter shared between bindings cannot know."""
+
+    org: str
+    provider_ref: str
+    binding_ref: str | None = None
+
+
+def envelope_columns(obj: ExternalObject, owner: Owner) -> Row:
+    """The envelope columns every projection has, and the base snapshot."""
+    env = obj.external
+    return {
+        "org": owner.org,
+        "provider_ref": owner.provider_ref,
+        "binding_ref": owner.binding_ref,
+        "interface": env.interface,
+        "native_kind": env.native_kind,
+        "native_id": env.native_id,
+        "native_number": env.native_number,
+        "node_id": env.node_id,
+        "url": env.url,
+        "api_url": env.api_url,
+        "etag": env.etag,
+        "external_updated_at": env.updated_at,
+        "sha": env.sha,
+        "extensions": env.extensions.model_dump(mode="json", by_alias=True),
+        "base_snapshot": obj.model_dump(mode="json", by_alias=True, exclude={"external"}),
+    }
+
+
+def _login(user: Any) -> str | None:
+    return user.login if user is not None else None
+
+
+def project_repository(repo: ExternalRepository, owner: Owner) -> Row:
+    return {
+        **envelope_columns(repo, owner),
+        "owner": repo.owner,
+        "name": repo.name,
+        "full_name": repo.full_name,
+        "description": repo.description,
+        "visibility": repo.visibility,
+        "default_branch": repo.default_branch,
+        "archived": repo.archived,
+        "clone_urls": repo.clone_urls.model_dump(exclude_none=True),
+    }
+
+
+def project_issue(issue: ExternalIssue, owner: Owner) -> Row | None:
+    """An issue row, or None for a pull request listed as an issue.
+
+    GitHub numbers issues and pull requests from one sequence and its issues listing returns
+    both; the pull request's own listing is the record for that number (it carries labels and
+    assignees too), so a second, Issue-shaped record is never made.
+    """
+    if issue.kind == "pull_request":
+        return None
+    return {
+        **envelope_columns(issue, owner),
+        "repository": issue.repository,
+        "number": issue.number,
+        "title": issue.title,
+        "body": issue.body,
+        "body_format": issue.body_format,
+        "state": issue.state,
+        "labels": issue.labels,
+        "assignees": issue.assignees,
+        "milestone": issue.milestone,
+        "created_at": issue.created_at,
+        "closed_at": issue.closed_at,
+    }
+
+
+def project_pull_request(pr: ExternalPullRequest, owner: Owner) -> Row:
+    return {
+        **envelope_columns(pr, owner),
+        "repository": pr.repository,
+        "number": pr.number,
+        "title": pr.title,
+        "body": pr.body,
+        "body_format": pr.body_format,
+        "state": pr.state,
+        "head": pr.head,
+        "base": pr.base,
+        "head_sha": pr.head_sha,
+        "merge_state": pr.merge_state,
+        "merged": pr.merged,
+        "draft": pr.draft,
+        "labels": pr.labels,
+        "assignees": pr.assignees,
+        "created_at": pr.created_at,
+        "closed_at": pr.closed_at,
+        "merged_at": pr.merged_at,
+    }
+
+
+def project_review(review: ExternalReview, owner: Owner) -> Row:
+    return {
+        **envelope_columns(review, owner),
+        "repository": review.repository,
+        "pull_number": review.pull_number,
+        "state": review.state,
+        "author": _login(review.author),
+        "body": review.body,
+        "commit_sha": review.commit_id,
+        "submitted_at": review.submitted_at,
+    }
+
+
+def project_comment(comment: ExternalComment, owner: Owner) -> Row:
+    return {
+        **envelope_columns(comment, owner),
+        "repository": comment.repository,
+        "parent_kind": comment.parent_kind,
+        "parent_number": comment.parent_number,
+        "body": comment.body,
+        "body_format": comment.body_format,
+        "author": _login(comment.author),
+        "path": comment.path,
+        "line": comment.line,
+        "created_at": comment.created_at,
+    }
+
+
+def project_pipeline(run: ExternalPipeline, owner: Owner) -> Row:
+    # GitHub runs carry no completion time; a completed run's last update is its completion.
+    completed = run.external.updated_at if run.status == "completed" else None
+    return {
+        **envelope_columns(run, owner),
+        "repository": run.repository,
+        "workflow": run.workflow,
+        "ref": run.ref,
+        "status": run.status,
+        "conclusion": run.conclusion,
+        "run_number": run.run_number,
+        "started_at": run.started_at,
+        "completed_at": completed,
+    }
+
+
+def project_job(job: ExternalJob, owner: Owner) -> Row:
+    return {
+        **envelope_columns(job, owner),
+        "repository": job.repository,
+        "pipeline_native_id": job.pipeline_id,
+        "name": job.name,
+        "status": job.status,
+        "conclusion": job.conclusion,
+        "started_at": job.started_at,
+        "completed_at": job.completed_at,
+    }
+
+
+def project_ref(ref: ExternalRef, owner: Owner) -> Row:
+    row = envelope_columns(ref, owner)
+    # Branch protection is a flag on the branch listing with no column of its own.
+    row["extensions"]["fields"]["protected"] = ref.protected
+    return {**row, "repository": ref.repository, "kind": ref.kind, "name": ref.name}
+
+
+def project_commit(commit: ExternalCommit, owner: Owner) -> Row:
+    author = commit.author_login or (commit.author.name if commit.author else None)
+    return {
+        **envelope_columns(commit, owner),
+        "repository": commit.repository,
+        "sha": commit.sha,
+        "message": commit.message,
+        "author": author,
+        "authored_at": commit.author.date if commit.author else None,
+        "parents": commit.parents,
+    }
+
+
+def project_deploy_key(key: ExternalDeployKey, owner: Owner) -> Row:
+    return {
+        **envelope_columns(key, owner),
+        "repository": key.repository,
+        "title": key.title,
+        "key": key.key,
+        "read_only": key.read_only,
+    }
+
+
+def project_collaborator(collaborator: ExternalCollaborator, owner: Owner) -> Row:
+    return {
+        **envelope_columns(collaborator, owner),
+        "repository": collaborator.repository,
+        "principal_kind": "user",
+        "principal": collaborator.login,
+        "permission": collaborator.permission or "none",
+    }
+
+
+def project_branch_protection(protection: ExternalBranchProtection, owner: Owner) -> Row:
+    return {
+        **envelope_columns(protection, owner),
+        "repository": protection.repository,
+        "pattern": protection.branch,
+        "settings": protection.spec.model_dump(mode="json"),
+    }
+
+
+_PROJECTIONS: dict[type[ExternalObject], tuple[type[Projection], Any]] = {
+    ExternalRepository: (Repository, project_repository),
+    ExternalIssue: (Issue, project_issue),
+    ExternalPullRequest: (PullRequest, project_pull_request),
+    ExternalReview: (Review, project_review),
+    ExternalComment: (Comment, project_comment),
+    ExternalPipeline: (Pipeline, project_pipeline),
+    ExternalJob: (Job, project_job),
+    ExternalRef: (GitRef, project_ref),
+    ExternalCommit: (Commit, project_commit),
+    ExternalDeployKey: (DeployKey, project_deploy_key),
+    ExternalCollaborator: (RepositoryPermission, project_collaborator),
+    ExternalBranchProtection: (BranchProtection, project_branch_protection),
+}
+
+
+def table_for(model: type[ExternalObject]) -> type[Projection]:
+    """The projection table a normalized model type lands in."""
+    return _PROJECTIONS[model][0]
+
+
+def project(obj: ExternalObject, owner: Owner) -> tuple[type[Projection], Row] | None:
+    """(table, row) for any normalized object; None when it gets no row of its own (a pull
+    request listed as an issue)."""
+    entry = _PROJECTIONS.get(type(obj))
+    if entry is None:
+        raise TypeError(f"no projection for {type(obj).__name__}")
+    table, function = entry
+    row: Row | None = function(obj, owner)
+    return None if row is None else (table, row)

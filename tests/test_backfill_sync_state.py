@@ -1,0 +1,68 @@
+"""`mirror_sync_state`: one ExternalSyncState per scope, as `krate-sync get syncstates` reads."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from temporalio.testing import ActivityEnvironment
+
+from activities.backfill_models import (
+    MirrorSyncStateInput,
+    ScopeCursor,
+    SyncCondition,
+    SyncScope,
+)
+from activities.sync_state import SyncStateActivities
+from store.db import make_engine, session_scope
+from store.resources import get_resources
+from tests.test_backfill_support import binding_ref
+
+
+async def test_mirror_writes_one_state_per_scope_idempotently(clean_database: str) -> None:
+    engine = make_engine(clean_database)
+    acts = SyncStateActivities(lambda: engine)
+    when = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    issues = ScopeCursor(
+        scope=SyncScope(
+            interface="issueTracking", resource_kind="Issue", owner="a5c-ai", repository="krate"
+        ),
+        watermark=when,
+        etag='W/"abc"',
+        last_pass_completed_at=when,
+        objects=350,
+        pages=4,
+        requests=4,
+    )
+    pulls = ScopeCursor(
+        scope=SyncScope(
+            interface="gitForge", resource_kind="PullRequest", owner="a5c-ai", repository="krate"
+        ),
+        next_page='{"cursor": {}}',
+    )
+    input = MirrorSyncStateInput(
+        binding=binding_ref("http://github.test"),
+        phase="Degraded",
+        cursors=[issues, pulls],
+        scope_errors={pulls.scope.key: "403 Resource not accessible by integration"},
+        conditions=[SyncCondition(type="Ready", status="False", reason="Degraded")],
+    )
+    env = ActivityEnvironment()
+    assert (await env.run(acts.mirror_sync_state, input)).written == 2
+    issues.objects = 351
+    assert (await env.run(acts.mirror_sync_state, input)).written == 2
+    with session_scope(engine) as session:
+        states = get_resources(session, "ExternalSyncState")
+    engine.dispose()
+    assert len(states) == 2
+    by_kind = {s["spec"]["resourceKind"]: s for s in states}
+    issue_state = by_kind["Issue"]
+    assert issue_state["metadata"]["name"] == "github-krate-issuetracking-issue-a5c-ai-krate"
+    assert issue_state["spec"]["scope"] == {"repository": "a5c-ai/krate"}
+    assert issue_state["spec"]["organizationRef"] == "acme"
+    assert issue_state["status"]["phase"] == "Ready"
+    assert issue_state["status"]["etag"] == 'W/"abc"'
+    assert issue_state["status"]["highWatermark"].startswith("2026-11-28T12:00:00")
+    assert issue_state["status"]["objects"] == 351
+    pull_state = by_kind["PullRequest"]
+    assert pull_state["status"]["phase"] == "Error"
+    assert "not accessible" in pull_state["status"]["message"]
