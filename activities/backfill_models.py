@@ -176,6 +176,9 @@ class MirrorSyncStateInput(BaseModel):
     paused_reason: str | None = None
     rate_limited_until: datetime | None = None
     last_full_completed_at: datetime | None = None
+    generation: int | None = Field(
+        default=None, description="The binding generation the workflow runs with."
+    )
 
 
 class MirrorSyncStateResult(BaseModel):

@@ -26,6 +26,7 @@ from activities.backfill_models import (
 )
 from store.db import session_scope
 from store.models.aggregated import SyncState
+from store.resources import set_status
 
 _NOT_DNS = re.compile(r"[^a-z0-9-]+")
 MAX_NAME = 253
@@ -118,9 +119,36 @@ class SyncStateActivities:
             session.execute(statement)
         return len(rows)
 
+    def _write_binding_status(self, input: MirrorSyncStateInput) -> None:
+        """The binding's own status, so `krate-sync get bindings` shows the live phase."""
+        status: dict[str, Any] = {
+            "phase": input.phase,
+            "conditions": [
+                {
+                    "type": c.type,
+                    "status": c.status,
+                    "reason": c.reason,
+                    "message": c.message,
+                    "lastTransitionTime": _time(c.last_transition_time),
+                }
+                for c in input.conditions
+            ],
+            "observedGeneration": input.generation,
+        }
+        if input.paused_reason:
+            status["pausedReason"] = input.paused_reason
+        if input.rate_limited_until:
+            status["rateLimitedUntil"] = _time(input.rate_limited_until)
+        if input.last_full_completed_at:
+            status["lastFullResyncAt"] = _time(input.last_full_completed_at)
+        ref = input.binding
+        with session_scope(self._engine()) as session:
+            set_status(session, "ExternalBackendBinding", ref.namespace, ref.binding, status)
+
     @activity.defn(name=MIRROR_SYNC_STATE_ACTIVITY)
     async def mirror_sync_state(self, input: MirrorSyncStateInput) -> MirrorSyncStateResult:
         """Upsert one ExternalSyncState per scope from the workflow's status."""
         rows = [sync_state_row(input, cursor) for cursor in input.cursors]
         written = await asyncio.to_thread(self._write, rows)
+        await asyncio.to_thread(self._write_binding_status, input)
         return MirrorSyncStateResult(written=written)

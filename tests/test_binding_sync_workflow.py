@@ -19,6 +19,7 @@ from activities.backfill_models import (
     RateLimitBudget,
 )
 from tests.helpers.temporal import new_worker
+from tests.helpers.workflow_fakes import MirrorRecorder, mirror_noop
 from workflows.binding_sync import (
     BindingSyncConfig,
     BindingSyncInput,
@@ -116,7 +117,9 @@ async def test_first_pass_walks_every_scope_and_page(
 ) -> None:
     provider = ScriptedProvider(pages=3)
     async with new_worker(
-        time_skipping_env.client, BindingSyncWorkflow, activities=[provider.backfill_page]
+        time_skipping_env.client,
+        BindingSyncWorkflow,
+        activities=[provider.backfill_page, mirror_noop()],
     ) as worker:
         handle = await _start(time_skipping_env, _config(), worker.task_queue)
         status = await _eventually(
@@ -137,13 +140,40 @@ async def test_first_pass_walks_every_scope_and_page(
         await handle.terminate()
 
 
+async def test_status_is_mirrored_to_postgres_after_each_pass(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    provider = ScriptedProvider(pages=2)
+    mirror = MirrorRecorder()
+    async with new_worker(
+        time_skipping_env.client,
+        BindingSyncWorkflow,
+        activities=[provider.backfill_page, mirror.mirror_sync_state],
+    ) as worker:
+        handle = await _start(time_skipping_env, _config(), worker.task_queue)
+        await _eventually(lambda: handle.query(BindingSyncWorkflow.status), lambda s: s.passes >= 1)
+        for _ in range(50):
+            if mirror.calls and mirror.calls[-1].phase == "Ready":
+                break
+            await asyncio.sleep(0.1)
+        last = mirror.calls[-1]
+        assert last.phase == "Ready"
+        assert [c.scope.resource_kind for c in last.cursors] == ["Issue", "Comment"]
+        assert {c.type for c in last.conditions} >= {"Ready", "BackfillHealthy"}
+        assert last.generation == 1
+        assert last.binding.binding == "github-krate"
+        await handle.terminate()
+
+
 async def test_rate_limit_pauses_backfill_until_reset_then_resumes(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
     # The second page call hits a limit whose reset is 50 minutes away.
     provider = ScriptedProvider(pages=3, rate_limit_at=(1,))
     async with new_worker(
-        time_skipping_env.client, BindingSyncWorkflow, activities=[provider.backfill_page]
+        time_skipping_env.client,
+        BindingSyncWorkflow,
+        activities=[provider.backfill_page, mirror_noop()],
     ) as worker:
         handle = await _start(time_skipping_env, _config(), worker.task_queue)
         status = await _eventually(
@@ -193,7 +223,7 @@ async def test_low_budget_stops_before_the_limit(time_skipping_env: WorkflowEnvi
         )
 
     async with new_worker(
-        time_skipping_env.client, BindingSyncWorkflow, activities=[low_budget]
+        time_skipping_env.client, BindingSyncWorkflow, activities=[low_budget, mirror_noop()]
     ) as worker:
         handle = await _start(time_skipping_env, _config(rate_limit_floor=50), worker.task_queue)
         status = await _eventually(
@@ -208,7 +238,9 @@ async def test_low_budget_stops_before_the_limit(time_skipping_env: WorkflowEnvi
 async def test_pause_and_resume(time_skipping_env: WorkflowEnvironment) -> None:
     provider = ScriptedProvider(pages=1)
     async with new_worker(
-        time_skipping_env.client, BindingSyncWorkflow, activities=[provider.backfill_page]
+        time_skipping_env.client,
+        BindingSyncWorkflow,
+        activities=[provider.backfill_page, mirror_noop()],
     ) as worker:
         handle = await _start(
             time_skipping_env, _config(backfill_interval=timedelta(minutes=5)), worker.task_queue
@@ -238,7 +270,9 @@ async def test_pause_and_resume(time_skipping_env: WorkflowEnvironment) -> None:
 async def test_interval_runs_incremental_passes(time_skipping_env: WorkflowEnvironment) -> None:
     provider = ScriptedProvider(pages=1)
     async with new_worker(
-        time_skipping_env.client, BindingSyncWorkflow, activities=[provider.backfill_page]
+        time_skipping_env.client,
+        BindingSyncWorkflow,
+        activities=[provider.backfill_page, mirror_noop()],
     ) as worker:
         handle = await _start(
             time_skipping_env, _config(backfill_interval=timedelta(minutes=15)), worker.task_queue
@@ -259,7 +293,9 @@ async def test_continue_as_new_keeps_cursors_and_counts(
 ) -> None:
     provider = ScriptedProvider(pages=2)
     async with new_worker(
-        time_skipping_env.client, BindingSyncWorkflow, activities=[provider.backfill_page]
+        time_skipping_env.client,
+        BindingSyncWorkflow,
+        activities=[provider.backfill_page, mirror_noop()],
     ) as worker:
         config = _config(backfill_interval=timedelta(minutes=1), continue_as_new_after_events=40)
         handle = await _start(time_skipping_env, config, worker.task_queue)
@@ -282,7 +318,9 @@ async def test_continue_as_new_keeps_cursors_and_counts(
 async def test_search_attributes_for_the_web_ui(dev_server_env: WorkflowEnvironment) -> None:
     provider = ScriptedProvider(pages=1)
     async with new_worker(
-        dev_server_env.client, BindingSyncWorkflow, activities=[provider.backfill_page]
+        dev_server_env.client,
+        BindingSyncWorkflow,
+        activities=[provider.backfill_page, mirror_noop()],
     ) as worker:
         config = _config(
             interfaces=[InterfaceConfig(name="issueTracking"), InterfaceConfig(name="cicd")],

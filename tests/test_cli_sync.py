@@ -21,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.helpers.cli import run_cli
 from tests.helpers.paths import SPEC_EXAMPLES
 from tests.helpers.temporal import new_worker
+from tests.helpers.workflow_fakes import mirror_noop
 from tests.test_binding_sync_workflow import ScriptedProvider
 from workflows.binding_sync import BindingSyncWorkflow
 
@@ -54,7 +55,7 @@ async def test_apply_starts_the_binding_workflow_and_sync_commands_reach_it(
     async with new_worker(
         dev_server_env.client,
         BindingSyncWorkflow,
-        activities=[provider.backfill_page],
+        activities=[provider.backfill_page, mirror_noop()],
         task_queue=task_queue,
     ):
         applied = await asyncio.to_thread(

@@ -128,3 +128,49 @@ async def test_continue_as_new_mid_scope_keeps_the_cursor(
     assert issue_pages == [None, "2", "3", "4", "5", "6"]  # no page walked twice
     assert result.fetched == 120
     assert scripted.tombstoned == [("Issue", SEEN_SINCE), ("Comment", SEEN_SINCE)]
+
+
+async def test_completion_is_reported_to_the_binding_workflow(
+    dev_server_env: WorkflowEnvironment,
+) -> None:
+    """On the dev server: the binding workflow's timers must not run under time skipping."""
+    from activities.backfill_models import BindingRef
+    from tests.helpers.workflow_fakes import mirror_noop
+    from tests.test_binding_sync_workflow import ScriptedProvider
+    from workflows.binding_sync import BindingSyncInput, BindingSyncWorkflow, workflow_id
+
+    name = f"github-krate-{uuid.uuid4().hex[:8]}"
+    config = _config(
+        binding=BindingRef(
+            org="a5c",
+            namespace="krate-org-a5c",
+            binding=name,
+            provider="github-a5c",
+            provider_type="github",
+        )
+    )
+    scripted = ScriptedResync(pages=2)
+    incremental = ScriptedProvider(pages=1)
+    async with new_worker(
+        dev_server_env.client,
+        FullResyncWorkflow,
+        BindingSyncWorkflow,
+        activities=[scripted.tombstone_unseen, mirror_noop(), incremental.backfill_page],
+    ) as worker:
+        binding = await dev_server_env.client.start_workflow(
+            BindingSyncWorkflow.run,
+            BindingSyncInput(config=config),
+            id=workflow_id("a5c", name),
+            task_queue=worker.task_queue,
+        )
+        result = await dev_server_env.client.execute_workflow(
+            FullResyncWorkflow.run,
+            FullResyncInput(config=config),
+            id=f"resync/a5c/{name}",
+            task_queue=worker.task_queue,
+        )
+        status = await binding.query(BindingSyncWorkflow.status)
+        assert status.last_full_resync is not None
+        assert status.last_full_resync.tombstoned == result.tombstoned
+        assert status.last_full_completed_at == result.completed_at
+        await binding.terminate()

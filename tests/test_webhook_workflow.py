@@ -18,6 +18,7 @@ from activities.deliveries_models import (
     ProcessDeliveriesResult,
 )
 from tests.helpers.temporal import new_worker
+from tests.helpers.workflow_fakes import mirror_noop
 from tests.test_webhook_helpers import eventually
 from workflows.binding_sync import (
     BindingSyncConfig,
@@ -108,7 +109,7 @@ async def test_deliveries_flow_while_backfill_is_rate_limited_and_paused(
     async with new_worker(
         time_skipping_env.client,
         BindingSyncWorkflow,
-        activities=[scripted.process_deliveries, rate_limited_backfill],
+        activities=[scripted.process_deliveries, rate_limited_backfill, mirror_noop()],
     ) as worker:
         handle = await _start(time_skipping_env, worker.task_queue, _config())
         await eventually(
@@ -134,7 +135,7 @@ async def test_failed_deliveries_are_retried_after_a_delay(
     async with new_worker(
         time_skipping_env.client,
         BindingSyncWorkflow,
-        activities=[scripted.process_deliveries, empty_backfill],
+        activities=[scripted.process_deliveries, empty_backfill, mirror_noop()],
     ) as worker:
         handle = await _start(time_skipping_env, worker.task_queue, _config())
         await _signal(handle, "flaky", "fine")
@@ -152,7 +153,7 @@ async def test_continue_as_new_carries_queued_delivery_ids(
     async with new_worker(
         time_skipping_env.client,
         BindingSyncWorkflow,
-        activities=[scripted.process_deliveries, empty_backfill],
+        activities=[scripted.process_deliveries, empty_backfill, mirror_noop()],
     ) as worker:
         handle = await _start(
             time_skipping_env, worker.task_queue, _config(continue_as_new_after_events=40)

@@ -14,18 +14,23 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.backfill_models import (
         BACKFILL_PAGE_RETRY,
         BACKFILL_PAGE_TIMEOUT,
-        RATE_LIMITED,
+        MIRROR_SYNC_STATE_ACTIVITY,
+        MIRROR_SYNC_STATE_TIMEOUT,
+        STORE_RETRY,
         BackfillPageInput,
         BackfillPageResult,
         BindingRef,
+        MirrorSyncStateInput,
+        MirrorSyncStateResult,
         RateLimitBudget,
         ScopeCursor,
+        SyncCondition,
         SyncScope,
     )
     from activities.deliveries_models import (
@@ -39,8 +44,12 @@ with workflow.unsafe.imports_passed_through():
         ProcessDeliveriesResult,
     )
     from workflows import search_attributes as sa
+    from workflows.provider_errors import rate_limit_reset
 
 BACKFILL_PAGE_ACTIVITY = "backfill_page"
+# Pages heartbeat every few seconds: a page lost with a killed worker is retried after this,
+# not after the whole start-to-close timeout.
+BACKFILL_PAGE_HEARTBEAT = timedelta(seconds=30)
 
 # Resource kinds each interface backfills, in the order a pass walks them. Repositories come
 # first so that the objects inside them have a parent row.
@@ -92,6 +101,15 @@ class ConditionState(BaseModel):
     last_transition_time: datetime | None = None
 
 
+class FullResyncSummary(BaseModel):
+    """What a FullResyncWorkflow reports to the binding's workflow when it completes."""
+
+    completed_at: datetime
+    fetched: int = 0
+    tombstoned: int = 0
+    failed_scopes: int = 0
+
+
 class BindingSyncState(BaseModel):
     """Everything the workflow must carry across continue-as-new."""
 
@@ -121,6 +139,7 @@ class BindingSyncState(BaseModel):
     deliveries_ignored: int = 0
     deliveries_dead_lettered: int = 0
     delivery_batches: int = 0
+    last_full_resync: FullResyncSummary | None = None
 
 
 class BindingSyncInput(BaseModel):
@@ -162,6 +181,7 @@ class BindingSyncStatus(BaseModel):
     deliveries_processed: int = 0
     deliveries_ignored: int = 0
     deliveries_dead_lettered: int = 0
+    last_full_resync: FullResyncSummary | None = None
 
 
 def scopes_for(config: BindingSyncConfig) -> list[SyncScope]:
@@ -181,17 +201,6 @@ def scopes_for(config: BindingSyncConfig) -> list[SyncScope]:
     return scopes
 
 
-def _rate_limit_reset(error: ActivityError) -> datetime | None:
-    """The reset time carried by a RateLimited failure, if this is one."""
-    cause = error.cause
-    if not isinstance(cause, ApplicationError) or cause.type != RATE_LIMITED:
-        return None
-    details = cause.details
-    if details and isinstance(details[0], str):
-        return datetime.fromisoformat(details[0])
-    return None
-
-
 @workflow.defn(name="BindingSyncWorkflow")
 class BindingSyncWorkflow:
     @workflow.init
@@ -202,6 +211,7 @@ class BindingSyncWorkflow:
         self._pass_running = False
         self._batch_running = False
         self._stopping = False
+        self._mirror_due = True  # the first status goes to Postgres at once
 
     # ----------------------------------------------------------------------------- run loop
 
@@ -212,15 +222,21 @@ class BindingSyncWorkflow:
         # pass never holds them up. The workflow's event loop is deterministic, so a task is safe.
         deliveries = asyncio.create_task(self._delivery_loop())
         while not self._should_continue_as_new():
+            if self._mirror_due:
+                await self._mirror()
+                continue
             if self._backfill_due():
                 await self._incremental_pass()
                 continue
             # Sleep until the next pass, the rate-limit reset, a signal, or a new config.
             with suppress(TimeoutError):  # a timeout is just the durable timer firing
                 await workflow.wait_condition(
-                    lambda: self._backfill_due() or self._should_continue_as_new(),
+                    lambda: (
+                        self._backfill_due() or self._mirror_due or self._should_continue_as_new()
+                    ),
                     timeout=self._time_to_next_wake(),
                 )
+            self._set_phase()  # a rate-limit reset that passed shows up in the phase
         # Handlers may still be running (an update waiting on us); let them finish first so
         # nothing a caller was promised is lost in the new run.
         # No new batch starts from here on; the one in flight (if any) finishes first, and the
@@ -279,18 +295,52 @@ class BindingSyncWorkflow:
         self._state.last_incremental_started_at = workflow.now()
         self._set_phase()
         try:
-            for scope in scopes_for(self._config):
-                finished = await self._walk_scope(scope)
-                if not finished:
-                    # Paused or rate limited: the cursors say where to resume, and the next
-                    # wake-up re-runs the pass; scopes already walked return 304s cheaply.
-                    self._state.sync_requested = True
-                    return
+            completed = await self._walk_scopes()
+        finally:
+            # Only plain state here: on eviction this runs outside the workflow's event loop.
+            self._pass_running = False
+        if completed:
             self._state.passes += 1
             self._state.last_incremental_completed_at = workflow.now()
-        finally:
-            self._pass_running = False
-            self._set_phase()
+        else:
+            # Paused or rate limited: the cursors say where to resume, and the next wake-up
+            # re-runs the pass; scopes already walked return 304s cheaply.
+            self._state.sync_requested = True
+        self._set_phase()
+        self._mirror_due = True
+
+    async def _walk_scopes(self) -> bool:
+        for scope in scopes_for(self._config):
+            if not await self._walk_scope(scope):
+                return False
+        return True
+
+    async def _mirror(self) -> None:
+        """Write the status to Postgres: one ExternalSyncState per scope, and the binding's."""
+        self._mirror_due = False
+        try:
+            await workflow.execute_activity(
+                MIRROR_SYNC_STATE_ACTIVITY,
+                MirrorSyncStateInput(
+                    binding=self._config.binding,
+                    phase=self._phase,
+                    cursors=list(self._state.cursors.values()),
+                    scope_errors=dict(self._state.scope_errors),
+                    conditions=[
+                        SyncCondition(**c.model_dump()) for c in self._state.conditions.values()
+                    ],
+                    paused_reason=self._state.paused_reason,
+                    rate_limited_until=self._state.rate_limited_until,
+                    last_full_completed_at=self._state.last_full_completed_at,
+                    generation=self._config.generation,
+                ),
+                result_type=MirrorSyncStateResult,
+                start_to_close_timeout=MIRROR_SYNC_STATE_TIMEOUT,
+                retry_policy=STORE_RETRY,
+            )
+        except ActivityError as error:
+            # The mirror is a view; the workflow's own state is the truth. Say so and go on.
+            workflow.logger.warning("could not mirror the sync state: %s", error.cause)
 
     async def _walk_scope(self, scope: SyncScope) -> bool:
         """Walk one scope page by page. False when stopped early by a pause or a rate limit."""
@@ -308,10 +358,11 @@ class BindingSyncWorkflow:
                     ),
                     result_type=BackfillPageResult,
                     start_to_close_timeout=BACKFILL_PAGE_TIMEOUT,
+                    heartbeat_timeout=BACKFILL_PAGE_HEARTBEAT,
                     retry_policy=BACKFILL_PAGE_RETRY,
                 )
             except ActivityError as error:
-                reset_at = _rate_limit_reset(error)
+                reset_at = rate_limit_reset(error)
                 if reset_at is not None:
                     self._enter_rate_limit(reset_at, reason="the provider refused: rate limit")
                     return False
@@ -346,7 +397,7 @@ class BindingSyncWorkflow:
         self._state.objects_fetched += result.fetched
         self._state.objects_inserted += result.inserted
         self._state.objects_updated += result.updated
-        self._state.requests += 1
+        self._state.requests += max(result.requests, 1)  # jobs and reviews cost more than one
         if result.not_modified:
             self._state.not_modified += 1
 
@@ -473,6 +524,7 @@ class BindingSyncWorkflow:
         self._set_condition("Ready", "True" if ready else "False", phase)
         if phase != self._phase:
             self._phase = phase
+            self._mirror_due = True
             if self._config.search_attributes:
                 workflow.upsert_search_attributes([sa.KRATE_PHASE.value_set(phase)])
 
@@ -498,6 +550,13 @@ class BindingSyncWorkflow:
         """A webhook delivery was stored: queue its id (a repeated signal queues it once)."""
         if input.delivery_id not in self._state.pending_deliveries:
             self._state.pending_deliveries.append(input.delivery_id)
+
+    @workflow.signal
+    def full_resync_completed(self, summary: FullResyncSummary) -> None:
+        """The binding's scheduled full resync finished (sent by FullResyncWorkflow)."""
+        self._state.last_full_resync = summary
+        self._state.last_full_completed_at = summary.completed_at
+        self._mirror_due = True
 
     @workflow.signal
     def sync_now(self) -> None:
@@ -553,6 +612,7 @@ class BindingSyncWorkflow:
             deliveries_processed=self._state.deliveries_processed,
             deliveries_ignored=self._state.deliveries_ignored,
             deliveries_dead_lettered=self._state.deliveries_dead_lettered,
+            last_full_resync=self._state.last_full_resync,
         )
 
 

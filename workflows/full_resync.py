@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.backfill_models import (
@@ -24,7 +24,14 @@ with workflow.unsafe.imports_passed_through():
         TombstoneInput,
         TombstoneResult,
     )
-    from workflows.binding_sync import BACKFILL_PAGE_ACTIVITY, BindingSyncConfig, scopes_for
+    from workflows.binding_sync import (
+        BACKFILL_PAGE_ACTIVITY,
+        BindingSyncConfig,
+        BindingSyncWorkflow,
+        FullResyncSummary,
+        scopes_for,
+        workflow_id,
+    )
     from workflows.provider_errors import rate_limit_reset
 
 TOMBSTONE_ACTIVITY = "tombstone_unseen"
@@ -92,7 +99,7 @@ class FullResyncWorkflow:
             progress.seen_since = None
             progress.current = None
         self._current = None
-        return FullResyncResult(
+        result = FullResyncResult(
             started_at=progress.started_at,
             completed_at=workflow.now(),
             scopes=progress.outcomes,
@@ -101,6 +108,25 @@ class FullResyncWorkflow:
             failed_scopes=sum(1 for o in progress.outcomes if o.error),
             rate_limit_waits=progress.rate_limit_waits,
         )
+        await self._report(result)
+        return result
+
+    async def _report(self, result: FullResyncResult) -> None:
+        """Tell the binding's workflow, so its status (and the Web UI) shows the last resync."""
+        binding = self._config.binding
+        handle = workflow.get_external_workflow_handle(workflow_id(binding.org, binding.binding))
+        try:
+            await handle.signal(
+                BindingSyncWorkflow.full_resync_completed,
+                FullResyncSummary(
+                    completed_at=result.completed_at,
+                    fetched=result.fetched,
+                    tombstoned=result.tombstoned,
+                    failed_scopes=result.failed_scopes,
+                ),
+            )
+        except FailureError as error:  # the binding was deleted meanwhile: nobody to tell
+            workflow.logger.info("binding workflow not told of the resync: %s", error)
 
     async def _walk(self, progress: FullResyncProgress, cursor: ScopeCursor) -> ScopeOutcome | None:
         """Every page of one scope, then its tombstones. None: continue as new first."""
