@@ -201,6 +201,23 @@ def scopes_for(config: BindingSyncConfig) -> list[SyncScope]:
     return scopes
 
 
+async def fetch_page(
+    config: BindingSyncConfig, cursor: ScopeCursor, *, full: bool
+) -> BackfillPageResult:
+    """One backfill page as an activity, with the family's timeouts and retries."""
+    result: BackfillPageResult = await workflow.execute_activity(
+        BACKFILL_PAGE_ACTIVITY,
+        BackfillPageInput(
+            binding=config.binding, cursor=cursor, per_page=config.per_page, full=full
+        ),
+        result_type=BackfillPageResult,
+        start_to_close_timeout=BACKFILL_PAGE_TIMEOUT,
+        heartbeat_timeout=BACKFILL_PAGE_HEARTBEAT,
+        retry_policy=BACKFILL_PAGE_RETRY,
+    )
+    return result
+
+
 @workflow.defn(name="BindingSyncWorkflow")
 class BindingSyncWorkflow:
     @workflow.init
@@ -349,18 +366,7 @@ class BindingSyncWorkflow:
             if self._state.paused_reason is not None or self._rate_limited():
                 return False
             try:
-                result: BackfillPageResult = await workflow.execute_activity(
-                    BACKFILL_PAGE_ACTIVITY,
-                    BackfillPageInput(
-                        binding=self._config.binding,
-                        cursor=cursor,
-                        per_page=self._config.per_page,
-                    ),
-                    result_type=BackfillPageResult,
-                    start_to_close_timeout=BACKFILL_PAGE_TIMEOUT,
-                    heartbeat_timeout=BACKFILL_PAGE_HEARTBEAT,
-                    retry_policy=BACKFILL_PAGE_RETRY,
-                )
+                result = await fetch_page(self._config, cursor, full=False)
             except ActivityError as error:
                 reset_at = rate_limit_reset(error)
                 if reset_at is not None:

@@ -17,18 +17,15 @@ from temporalio.exceptions import ActivityError, FailureError
 with workflow.unsafe.imports_passed_through():
     from activities.backfill_models import (
         BACKFILL_PAGE_RETRY,
-        BACKFILL_PAGE_TIMEOUT,
-        BackfillPageInput,
-        BackfillPageResult,
         ScopeCursor,
         TombstoneInput,
         TombstoneResult,
     )
     from workflows.binding_sync import (
-        BACKFILL_PAGE_ACTIVITY,
         BindingSyncConfig,
         BindingSyncWorkflow,
         FullResyncSummary,
+        fetch_page,
         scopes_for,
         workflow_id,
     )
@@ -136,18 +133,7 @@ class FullResyncWorkflow:
                 progress.cursor = cursor
                 return None
             try:
-                result: BackfillPageResult = await workflow.execute_activity(
-                    BACKFILL_PAGE_ACTIVITY,
-                    BackfillPageInput(
-                        binding=self._config.binding,
-                        cursor=cursor,
-                        per_page=self._config.per_page,
-                        full=True,
-                    ),
-                    result_type=BackfillPageResult,
-                    start_to_close_timeout=BACKFILL_PAGE_TIMEOUT,
-                    retry_policy=BACKFILL_PAGE_RETRY,
-                )
+                result = await fetch_page(self._config, cursor, full=True)
             except ActivityError as error:
                 reset_at = rate_limit_reset(error)
                 if reset_at is None:
