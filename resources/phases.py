@@ -9,6 +9,7 @@ class ConfigPhase(StrEnum):
     """Providers, bindings and sync policies."""
 
     PENDING = "Pending"
+    SYNCING = "Syncing"  # a binding's first backfill pass is under way
     READY = "Ready"
     DEGRADED = "Degraded"
     RATE_LIMITED = "RateLimited"

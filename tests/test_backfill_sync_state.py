@@ -66,3 +66,40 @@ async def test_mirror_writes_one_state_per_scope_idempotently(clean_database: st
     pull_state = by_kind["PullRequest"]
     assert pull_state["status"]["phase"] == "Error"
     assert "not accessible" in pull_state["status"]["message"]
+
+
+async def test_mirrored_binding_status_keeps_the_manifest_valid(clean_database: str) -> None:
+    """Regression: the mirror wrote phase Syncing, which the binding's status model refused, so
+    the ingress (which re-reads stored manifests) answered 500 during every first pass."""
+    import yaml
+
+    from resources.loader import manifest_from_dict
+    from store.resources import apply_resource
+    from tests.helpers.paths import SPEC_EXAMPLES
+
+    binding = yaml.safe_load((SPEC_EXAMPLES / "binding-github-krate.yaml").read_text())
+    engine = make_engine(clean_database)
+    with session_scope(engine) as session:
+        apply_resource(session, binding)
+    ref = binding_ref("http://github.test").model_copy(
+        update={"binding": binding["metadata"]["name"], "namespace": "krate-org-a5c"}
+    )
+    acts = SyncStateActivities(lambda: engine)
+    env = ActivityEnvironment()
+    for phase in ("Pending", "Syncing", "Ready", "Degraded", "RateLimited", "Paused"):
+        await env.run(
+            acts.mirror_sync_state,
+            MirrorSyncStateInput(
+                binding=ref,
+                phase=phase,
+                conditions=[SyncCondition(type="Ready", status="False", reason=phase)],
+                rate_limited_until=datetime(2026, 11, 28, 13, 0, tzinfo=UTC),
+                generation=1,
+            ),
+        )
+        with session_scope(engine) as session:
+            [stored] = get_resources(session, "ExternalBackendBinding")
+        assert stored["status"]["phase"] == phase
+        assert stored["status"]["observedGeneration"] == 1
+        manifest_from_dict(stored)  # raises if the stored status no longer validates
+    engine.dispose()
