@@ -296,6 +296,7 @@ def test_phase_names_follow_the_spec() -> None:
     assert {"Open", "Resolved"} <= {p.value for p in ConflictPhase}
     assert {p.value for p in ConfigPhase} == {
         "Pending",
+        "Syncing",
         "Ready",
         "Degraded",
         "RateLimited",
