@@ -39,9 +39,11 @@ class LazyEngine:
 def build_activities(settings: Settings) -> list[Callable[..., Any]]:
     """Every activity the worker registers, bound to dependencies built once from `settings`."""
     from activities.backfill import BackfillActivities
+    from activities.conflict_activities import build_conflict_activities
     from activities.deliveries import DeliveryActivities
     from activities.provider_factory import ProviderFactory
     from activities.sync_state import SyncStateActivities
+    from activities.writes import write_activities
 
     engine = LazyEngine(settings)
     backfill = BackfillActivities(engine, ProviderFactory(settings.secrets_dir))
@@ -52,4 +54,6 @@ def build_activities(settings: Settings) -> list[Callable[..., Any]]:
         backfill.tombstone_unseen,
         sync_state.mirror_sync_state,
         deliveries.process_deliveries,
+        *build_conflict_activities(settings, engine),  # issue 5 (conflicts)
+        *write_activities(settings, engine),  # issue 5 (write intents)
     ]

@@ -70,6 +70,7 @@ from providers.github import GitHubProvider
 from providers.github import mapping as github_mapping
 from providers.github.operations import object_of, repo_path, to_page
 from providers.github.pagination import MAX_PER_PAGE
+from store.conflicts import merge_incoming  # issue 5 (conflicts)
 from store.db import session_scope
 from store.models.projections import (
     BranchProtection,
@@ -729,6 +730,8 @@ class BackfillActivities:
             # can be older than the pass's start.
             now = database_now(session) if starting else None
             for table, table_rows in groups.items():
+                # issue 5 (conflicts): pending local edits are merged three-way first.
+                table_rows = merge_incoming(session, table, table_rows)
                 outcomes.extend(upsert_many(session, table, table_rows))
         return count_outcomes(outcomes), now
 

@@ -36,6 +36,7 @@ from providers.github import webhooks as github_webhooks
 from providers.github.mapping import MappingContext
 from resources.phases import DeliveryPhase, SyncEventPhase
 from store.aggregated import insert_aggregated
+from store.conflicts import merge_incoming  # issue 5 (conflicts)
 from store.db import session_scope
 from store.models.aggregated import SyncEvent, WebhookDelivery
 from store.models.projections import (
@@ -250,6 +251,8 @@ class DeliveryActivities:
             if projected is None:
                 continue  # a pull request reported as an issue: its PR row is the record
             model, values = projected
+            # issue 5 (conflicts): pending local edits are merged three-way first.
+            values = merge_incoming(session, model, [values])[0]
             outcomes[(_KIND_OF_TABLE[model], obj.external.native_id)] = upsert(
                 session, model, values
             )

@@ -14,6 +14,8 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from ingress import api, health, webhooks  # webhooks + read API: issue 4
+from ingress.conflicts_api import routes as conflict_routes  # issue 5 (conflicts)
+from ingress.intents_api import routes as intent_routes  # issue 5 (write intents)
 from settings import Settings
 
 RouteFactory = Callable[[Settings], Sequence[BaseRoute]]
@@ -22,6 +24,8 @@ ROUTE_FACTORIES: list[RouteFactory] = [
     health.routes,
     webhooks.routes,
     api.routes,
+    intent_routes,  # issue 5 (write intents)
+    conflict_routes,  # issue 5 (conflicts)
 ]
 
 

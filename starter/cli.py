@@ -13,7 +13,9 @@ from rich.console import Console
 from settings import get_settings
 from starter import manifests
 from starter.columns import COLUMNS
+from starter.conflict_commands import conflicts_app
 from starter.errors import EXIT_OK, CliError, InvalidInput
+from starter.intent_commands import intents_app
 from starter.render import OutputFormat, render
 from starter.simulate_commands import simulate_app
 from starter.sync_commands import sync_app
@@ -29,6 +31,8 @@ app = typer.Typer(
 app.add_typer(sync_app, name="sync")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(webhooks_app, name="webhooks")  # issue 4
+app.add_typer(conflicts_app, name="conflicts")  # issue 5 (conflicts)
+app.add_typer(intents_app, name="intents")  # issue 5 (write intents)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 

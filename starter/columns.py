@@ -56,7 +56,8 @@ COLUMNS: dict[str, Columns] = {
     ),
     "ExternalSyncConflict": (
         ("PROVIDER", "spec.providerRef"),
-        ("RESOURCE", "spec.resourceRef.kind"),
+        ("RESOURCE", "spec.target.kind"),
+        ("TARGET", "spec.target.name"),
         ("PHASE", "status.phase"),
     ),
     "ExternalObjectLink": (

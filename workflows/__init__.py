@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 from workflows.binding_sync import BindingSyncWorkflow
+from workflows.conflict import ConflictWorkflow
 from workflows.full_resync import FullResyncWorkflow
+from workflows.write_intent import WriteIntentWorkflow
 
-WORKFLOWS: list[type] = [BindingSyncWorkflow, FullResyncWorkflow]
+WORKFLOWS: list[type] = [
+    BindingSyncWorkflow,
+    FullResyncWorkflow,
+    ConflictWorkflow,
+    WriteIntentWorkflow,
+]

@@ -7,7 +7,8 @@ plus what the sync needs to stay correct:
   (see store/upsert.py), so the order webhooks arrive in does not matter.
 - `base_snapshot` is the last external snapshot both sides agreed on: the base of three-way
   conflict detection (base vs local vs external).
-- `local_generation` counts Krate-side edits; `conflict_ref` names an open ExternalSyncConflict.
+- `local_generation` counts Krate-side edits; `local_changes` holds the edited values not yet
+  written to the provider; `conflict_ref` names an open ExternalSyncConflict.
 - `deleted_at` is a tombstone: objects the provider no longer has are marked, never dropped.
 - `synced_at` is when a sync last saw the object (full resyncs tombstone what they did not see).
 
@@ -58,6 +59,8 @@ class Projection(StoreModel):
     extensions: dict[str, Any] = jsonb_object()
     base_snapshot: dict[str, Any] | None = jsonb_optional()
     local_generation: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    # column -> pending Krate-side value not yet written to the provider (store/conflicts.py).
+    local_changes: dict[str, Any] = jsonb_object()
     conflict_ref: str | None = None
     synced_at: datetime | None = timestamp_now()
     deleted_at: datetime | None = timestamp()
