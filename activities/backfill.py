@@ -23,8 +23,7 @@ How each resource kind pages (docs/backfill.md has the why):
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
@@ -49,6 +48,7 @@ from activities.backfill_models import (
     TombstoneInput,
     TombstoneResult,
 )
+from activities.heartbeat import heartbeating
 from activities.provider_factory import ProviderFactory
 from activities.secrets import ConfigurationError
 from providers.base import (
@@ -203,27 +203,6 @@ def to_application_error(error: Exception) -> ApplicationError:
         # Auth, not found, validation, permission, conflict, protocol: retrying cannot help.
         return ApplicationError(str(error), type=type(error).__name__, non_retryable=True)
     raise TypeError(f"not a provider error: {error!r}")
-
-
-@contextlib.asynccontextmanager
-async def _heartbeating() -> AsyncIterator[None]:
-    """Heartbeat while a page is in flight, so a slow provider is told from a dead worker."""
-    if not activity.in_activity():
-        yield
-        return
-
-    async def beat() -> None:
-        while True:
-            activity.heartbeat()
-            await asyncio.sleep(HEARTBEAT_EVERY)
-
-    task = asyncio.create_task(beat())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def _bounded(calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
@@ -760,7 +739,7 @@ class BackfillActivities:
                 owner=owner,
                 read_store=self._read_store,
             )
-            async with _heartbeating():
+            async with heartbeating(HEARTBEAT_EVERY):
                 step = await handler(ctx)
                 rows = [p for o in step.objects if (p := projection.project(o, owner)) is not None]
                 counts, now = await asyncio.to_thread(self._write, rows, starting)

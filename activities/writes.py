@@ -12,8 +12,7 @@ repeating them is harmless. Reruns compare the run attempt read before the first
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +22,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.backfill import to_application_error
+from activities.heartbeat import heartbeating
 from activities.provider_factory import ProviderFactory
 from activities.secrets import ConfigurationError
 from activities.writes_models import (
@@ -77,28 +77,6 @@ from store.db import session_scope
 from store.models.aggregated import SyncState, WriteIntent
 
 HEARTBEAT_EVERY = 2.0
-
-
-@contextlib.asynccontextmanager
-async def _heartbeating() -> AsyncIterator[None]:
-    """Heartbeat while the provider call runs: a dead worker is noticed within the heartbeat
-    timeout and the next attempt (which reads before writing) starts soon after."""
-    if not activity.in_activity():
-        yield
-        return
-
-    async def beat() -> None:
-        while True:
-            activity.heartbeat()
-            await asyncio.sleep(HEARTBEAT_EVERY)
-
-    task = asyncio.create_task(beat())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def _repo(call: WriteCall) -> RepoRef:
@@ -195,7 +173,7 @@ class WriteActivities:
         params = _params(call)
         try:
             gh = self._providers.github(call.binding)
-            async with _heartbeating():
+            async with heartbeating(HEARTBEAT_EVERY):
                 return await self._execute(gh, call, params)
         except (ProviderError, ConfigurationError) as error:
             raise to_application_error(error) from None
@@ -343,7 +321,7 @@ class WriteActivities:
         repo = _repo(call)
         try:
             gh = self._providers.github(call.binding)
-            async with _heartbeating():
+            async with heartbeating(HEARTBEAT_EVERY):
                 return await self._confirm(gh, call, params, repo)
         except (ProviderError, ConfigurationError) as error:
             raise to_application_error(error) from None
