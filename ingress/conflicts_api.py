@@ -16,19 +16,19 @@ intents, a write intent refused); 503 database or Temporal unavailable.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from activities.conflict_models import ConflictWorkflowInput, ResolveInput
-from ingress.auth import ApiToken, Permission, bearer
-from ingress.runtime import Runtime, runtime
+from ingress.auth import ApiToken
+from ingress.guard import guarded, problem
+from ingress.runtime import Runtime
 from settings import Settings
 from starter.conflict_commands import ResolutionRefused, send_resolution
 from store.aggregated import manifest_from_row
@@ -38,37 +38,6 @@ from store.db import session_scope
 log = logging.getLogger("krate_sync.ingress.conflicts")
 
 PREFIX = "/api/v1/orgs/{org}/conflicts"
-RESOLVER_ROLES = frozenset({"operator", "admin"})
-
-Handler = Callable[[Request, Runtime, ApiToken, str], Awaitable[Response]]
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
-
-
-def _guarded(write: bool, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Authenticate; reading needs any role of the org, resolving operator or admin."""
-
-    async def endpoint(request: Request) -> Response:
-        rt = runtime(request.app)
-        presented = bearer(request)
-        token = rt.tokens.authenticate(presented) if presented else None
-        if token is None:
-            return _error(401, "a valid bearer token is required")
-        org = request.path_params["org"]
-        if not token.allows(Permission.READ, org):
-            return _error(403, f"token {token.name!r} may not read org {org!r}")
-        if write and token.role not in RESOLVER_ROLES:
-            return _error(403, f"token {token.name!r} ({token.role}) may not resolve conflicts")
-        try:
-            return await handler(request, rt, token, org)
-        except SQLAlchemyError as error:
-            log.warning("conflicts API: database unavailable: %s", error)
-            return _error(503, "database unavailable; retry later")
-
-    return endpoint
 
 
 def _list(engine: Engine, org: str, phase: str | None) -> list[dict[str, Any]]:
@@ -91,7 +60,7 @@ async def get_endpoint(request: Request, rt: Runtime, token: ApiToken, org: str)
     name = request.path_params["name"]
     doc = await run_in_threadpool(_get, rt.engine, org, name)
     if doc is None:
-        return _error(404, f"no conflict {name!r} in org {org!r}")
+        return problem(404, f"no conflict {name!r} in org {org!r}")
     return JSONResponse(doc)
 
 
@@ -102,31 +71,39 @@ async def resolve_endpoint(request: Request, rt: Runtime, token: ApiToken, org: 
     except ValueError:
         body = None
     if not isinstance(body, dict) or not isinstance(body.get("decision"), str):
-        return _error(400, 'give {"decision": ..., "values"?: {...}, "note"?: "..."}')
+        return problem(400, 'give {"decision": ..., "values"?: {...}, "note"?: "..."}')
     values, note = body.get("values") or {}, body.get("note")
     if not isinstance(values, dict) or not (note is None or isinstance(note, str)):
-        return _error(400, '"values" must be an object and "note" a string')
+        return problem(400, '"values" must be an object and "note" a string')
     doc = await run_in_threadpool(_get, rt.engine, org, name)
     if doc is None:
-        return _error(404, f"no conflict {name!r} in org {org!r}")
+        return problem(404, f"no conflict {name!r} in org {org!r}")
     phase = (doc.get("status") or {}).get("phase")
     if phase not in (None, "Open"):
-        return _error(409, f"conflict {name} is {phase} already")
+        return problem(409, f"conflict {name} is {phase} already")
     start = ConflictWorkflowInput(org=org, namespace=doc["metadata"]["namespace"], name=name)
     decision = ResolveInput(decision=body["decision"], actor=token.actor, values=values, note=note)
     try:
         client = await rt.signaler.client()
         result = await send_resolution(client, rt.settings.task_queue, start, decision)
     except ResolutionRefused as error:
-        return _error(400, str(error))
+        return problem(400, str(error))
     except RuntimeError as error:
-        return _error(503, f"Temporal unavailable: {error}")
+        return problem(503, f"Temporal unavailable: {error}")
     return JSONResponse(result.model_dump(mode="json"), status_code=200 if result.applied else 409)
 
 
 def routes(settings: Settings) -> Sequence[BaseRoute]:
     return [
-        Route(PREFIX, _guarded(False, list_endpoint), methods=["GET"]),
-        Route(f"{PREFIX}/{{name}}", _guarded(False, get_endpoint), methods=["GET"]),
-        Route(f"{PREFIX}/{{name}}/resolve", _guarded(True, resolve_endpoint), methods=["POST"]),
+        Route(PREFIX, guarded(log=log, action=None, handler=list_endpoint), methods=["GET"]),
+        Route(
+            f"{PREFIX}/{{name}}",
+            guarded(log=log, action=None, handler=get_endpoint),
+            methods=["GET"],
+        ),
+        Route(
+            f"{PREFIX}/{{name}}/resolve",
+            guarded(log=log, action="resolve conflicts", handler=resolve_endpoint),
+            methods=["POST"],
+        ),
     ]

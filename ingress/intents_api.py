@@ -15,18 +15,18 @@ a finished intent), 503 database or Temporal unavailable.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ingress.auth import ApiToken, Permission, bearer
-from ingress.runtime import Runtime, runtime
+from ingress.auth import ApiToken
+from ingress.guard import Handler, guarded, problem
+from ingress.runtime import Runtime
 from settings import Settings
 from starter.intents import (
     SOURCE_AGENT,
@@ -47,39 +47,6 @@ from store.db import session_scope
 log = logging.getLogger("krate_sync.ingress.intents")
 
 PREFIX = "/api/v1/orgs/{org}/intents"
-WRITER_ROLES = frozenset({"operator", "admin"})
-
-Handler = Callable[[Request, Runtime, ApiToken, str], Awaitable[Response]]
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
-
-
-def _guarded(write: bool, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Authenticate; reading needs any role of the org, writing operator or admin."""
-
-    async def endpoint(request: Request) -> Response:
-        rt = runtime(request.app)
-        presented = bearer(request)
-        token = rt.tokens.authenticate(presented) if presented else None
-        if token is None:
-            return _error(401, "a valid bearer token is required")
-        org = request.path_params["org"]
-        if not token.allows(Permission.READ, org):
-            return _error(403, f"token {token.name!r} may not read org {org!r}")
-        if write and token.role not in WRITER_ROLES:
-            return _error(
-                403, f"token {token.name!r} ({token.role}) may not create or decide write intents"
-            )
-        try:
-            return await handler(request, rt, token, org)
-        except SQLAlchemyError as error:
-            log.warning("intents API: database unavailable: %s", error)
-            return _error(503, "database unavailable; retry later")
-
-    return endpoint
 
 
 async def _json(request: Request) -> dict[str, Any]:
@@ -109,7 +76,7 @@ async def get_endpoint(request: Request, rt: Runtime, token: ApiToken, org: str)
     try:
         doc = await run_in_threadpool(_get, rt.engine, org, request.path_params["name"])
     except IntentNotFound as error:
-        return _error(404, str(error))
+        return problem(404, str(error))
     return JSONResponse(doc)
 
 
@@ -123,9 +90,9 @@ async def create_endpoint(request: Request, rt: Runtime, token: ApiToken, org: s
     binding, operation = body.get("binding"), body.get("operation")
     parameters = body.get("parameters", {})
     if not isinstance(binding, str) or not isinstance(operation, str):
-        return _error(400, 'give "binding" and "operation" (strings) and "parameters" (object)')
+        return problem(400, 'give "binding" and "operation" (strings) and "parameters" (object)')
     if not isinstance(parameters, dict):
-        return _error(400, '"parameters" must be an object')
+        return problem(400, '"parameters" must be an object')
     key = body.get("idempotencyKey")
     repository = body.get("repository")
     intent_request = WriteIntentRequest(
@@ -141,15 +108,15 @@ async def create_endpoint(request: Request, rt: Runtime, token: ApiToken, org: s
     try:
         created = await run_in_threadpool(_create, rt.engine, intent_request)
     except IntentNotFound as error:
-        return _error(404, str(error))
+        return problem(404, str(error))
     except IntentRejected as error:
-        return _error(400, str(error))
+        return problem(400, str(error))
     try:
         client = await rt.signaler.client()
         await start_write_intent(client, rt.settings.task_queue, created)
     except RuntimeError as error:
         # Stored; the workflow starts when the same idempotency key is posted again.
-        return _error(503, f"intent {created.name} stored but Temporal is unavailable: {error}")
+        return problem(503, f"intent {created.name} stored but Temporal is unavailable: {error}")
     return JSONResponse(created.manifest, status_code=201 if created.created else 200)
 
 
@@ -168,11 +135,11 @@ def _decision(verb: str) -> Handler:
                 reason if isinstance(reason, str) else None,
             )
         except IntentNotFound as error:
-            return _error(404, str(error))
+            return problem(404, str(error))
         except IntentRejected as error:
-            return _error(409, str(error))
+            return problem(409, str(error))
         except RuntimeError as error:
-            return _error(503, f"Temporal unavailable: {error}")
+            return problem(503, f"Temporal unavailable: {error}")
         return JSONResponse(status.model_dump(mode="json"))
 
     return handler
@@ -180,12 +147,24 @@ def _decision(verb: str) -> Handler:
 
 def routes(settings: Settings) -> Sequence[BaseRoute]:
     found: list[BaseRoute] = [
-        Route(PREFIX, _guarded(False, list_endpoint), methods=["GET"]),
-        Route(PREFIX, _guarded(True, create_endpoint), methods=["POST"]),
-        Route(f"{PREFIX}/{{name}}", _guarded(False, get_endpoint), methods=["GET"]),
+        Route(PREFIX, guarded(log=log, action=None, handler=list_endpoint), methods=["GET"]),
+        Route(
+            PREFIX,
+            guarded(log=log, action="create or decide write intents", handler=create_endpoint),
+            methods=["POST"],
+        ),
+        Route(
+            f"{PREFIX}/{{name}}",
+            guarded(log=log, action=None, handler=get_endpoint),
+            methods=["GET"],
+        ),
     ]
     for verb in VERBS:
         found.append(
-            Route(f"{PREFIX}/{{name}}/{verb}", _guarded(True, _decision(verb)), methods=["POST"])
+            Route(
+                f"{PREFIX}/{{name}}/{verb}",
+                guarded(log=log, action="create or decide write intents", handler=_decision(verb)),
+                methods=["POST"],
+            )
         )
     return found

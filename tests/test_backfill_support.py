@@ -22,25 +22,13 @@ from activities.backfill_models import (
 from activities.provider_factory import ProviderFactory
 from store.db import make_engine, session_scope
 from store.models.projections import Projection
+from workflows.binding_sync import INTERFACE_KINDS
 
 ORG = "acme"
 PROVIDER = "github-a5c"
 BINDING = "github-krate"
 SECRET = "github-token"
 NAMESPACE = "krate"
-ALL_KINDS: dict[str, tuple[str, ...]] = {
-    "gitForge": (
-        "Repository",
-        "PullRequest",
-        "Review",
-        "GitRef",
-        "DeployKey",
-        "RepositoryPermission",
-        "BranchProtection",
-    ),
-    "issueTracking": ("Issue", "Comment"),
-    "cicd": ("Pipeline",),
-}
 
 
 def write_token_secret(secrets_dir: Path, token: str = "sim-token") -> None:
@@ -76,7 +64,7 @@ def backfill_activities(
 def scopes(owner: str, repository: str) -> list[SyncScope]:
     return [
         SyncScope(interface=interface, resource_kind=kind, owner=owner, repository=repository)
-        for interface, kinds in ALL_KINDS.items()
+        for interface, kinds in INTERFACE_KINDS.items()
         for kind in kinds
     ]
 
