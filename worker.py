@@ -155,17 +155,30 @@ async def run_worker(
 
 
 async def _reconcile(client: Client, settings: Settings) -> None:
-    """Start the workflow of every stored binding that has none (best effort, logged)."""
+    """Start the workflow of every stored binding that has none, and of every write intent
+    stored while Temporal was down (best effort, logged)."""
     if not settings.database_url:
         return
+    from starter.intents import reconcile_pending_intents
     from starter.reconcile import reconcile_stored
+    from store.db import make_engine
 
     try:
         started = await reconcile_stored(client, settings.task_queue, settings.database_url)
     except Exception:  # the worker itself must keep running; `krate-sync sync reconcile` retries
         log.exception("could not reconcile stored bindings with their workflows")
-        return
-    log.info("reconciled %d binding workflow(s): %s", len(started), ", ".join(started))
+    else:
+        log.info("reconciled %d binding workflow(s): %s", len(started), ", ".join(started))
+    engine = make_engine(settings.sqlalchemy_database_url)
+    try:
+        intents = await reconcile_pending_intents(engine, client, settings.task_queue)
+    except Exception:  # `krate-sync intents reconcile` retries
+        log.exception("could not start the workflows of pending write intents")
+    else:
+        if intents:
+            log.info("started %d pending write intent(s): %s", len(intents), ", ".join(intents))
+    finally:
+        engine.dispose()
 
 
 async def healthcheck(settings: Settings) -> bool:

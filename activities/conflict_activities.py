@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -35,9 +35,12 @@ from activities.conflict_models import (
     ResolveResult,
     conflict_workflow_id,
 )
+from activities.writes_models import SOURCE_CONFLICT
+from starter import intents
 from store import conflicts
 from store.conflicts import ConflictError, ConflictStart, WriteIntentCreator, WriteIntentRequest
 from store.db import session_scope
+from workflows import search_attributes as sa
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +55,14 @@ class WorkflowStarter:
     has committed and must not be retried for this.
     """
 
-    def __init__(self, address: str, namespace: str, task_queue: str) -> None:
+    def __init__(
+        self, address: str, namespace: str, task_queue: str, *, search_attributes: bool = True
+    ) -> None:
         self.address = address
         self.namespace = namespace
         self.task_queue = task_queue
+        # False against a server that cannot index Krate's attributes (the time-skipping one).
+        self.search_attributes = search_attributes
 
     def __call__(self, starts: list[ConflictStart]) -> None:
         try:
@@ -87,13 +94,26 @@ class WorkflowStarter:
             if s.action == "refresh":
                 await refresh_conflict_workflow(client, s.org, s.name)
             else:
-                await start_conflict_workflow(client, self.task_queue, s.org, s.namespace, s.name)
+                attributes = (
+                    sa.for_object(s.org, "Open", s.provider_ref, s.binding_ref, s.interface)
+                    if self.search_attributes
+                    else None
+                )
+                await start_conflict_workflow(
+                    client, self.task_queue, s.org, s.namespace, s.name, attributes
+                )
 
 
 async def start_conflict_workflow(
-    client: Client, task_queue: str, org: str, namespace: str, name: str
+    client: Client,
+    task_queue: str,
+    org: str,
+    namespace: str,
+    name: str,
+    search_attributes: TypedSearchAttributes | None = None,
 ) -> bool:
-    """Start `conflict/{org}/{name}`; False when it is already running."""
+    """Start `conflict/{org}/{name}`; False when it is already running. `search_attributes`
+    (workflows.search_attributes.for_object) let the Web UI list conflicts by org and phase."""
     try:
         await client.start_workflow(
             CONFLICT_WORKFLOW,
@@ -101,10 +121,23 @@ async def start_conflict_workflow(
             id=conflict_workflow_id(org, name),
             task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            search_attributes=search_attributes,
         )
     except WorkflowAlreadyStartedError:
         return False
     return True
+
+
+def conflict_search_attributes(doc: dict[str, Any]) -> TypedSearchAttributes:
+    """The search attributes of a stored conflict's workflow (its manifest as listed)."""
+    spec = doc.get("spec") or {}
+    return sa.for_object(
+        str(spec.get("organizationRef")),
+        str((doc.get("status") or {}).get("phase") or "Open"),
+        spec.get("providerRef"),
+        spec.get("bindingRef"),
+        spec.get("interface"),
+    )
 
 
 async def refresh_conflict_workflow(client: Client, org: str, name: str) -> bool:
@@ -136,7 +169,7 @@ WRITABLE = {
 
 
 class KrateWriteIntents:
-    """The write-intent side of issue 5 (`starter.intents`): an updateIssue/updatePullRequest
+    """The write-intent side (`starter.intents`): an updateIssue/updatePullRequest
     intent per apply-krate, idempotent per conflict, its WriteIntentWorkflow started on the
     worker's own task queue."""
 
@@ -144,8 +177,6 @@ class KrateWriteIntents:
         self.search_attributes = search_attributes
 
     def create(self, session: Session, request: WriteIntentRequest, created: list[Any]) -> str:
-        from starter import intents
-
         writable = WRITABLE.get(request.target_kind)
         if writable is None:
             raise ConflictError(f"{request.target_kind} edits are not written back to providers")
@@ -168,7 +199,7 @@ class KrateWriteIntents:
                     operation=request.operation,
                     parameters={key: request.identity["number"], **request.fields},
                     actor=request.actor,
-                    source_kind=intents.SOURCE_CONFLICT,
+                    source_kind=SOURCE_CONFLICT,
                     repository=request.identity.get("repository"),
                     # A retried resolution finds the intent it already made.
                     idempotency_key=f"{request.org}:conflict:{request.source}",
@@ -182,8 +213,6 @@ class KrateWriteIntents:
         return intent.name
 
     async def start(self, created: list[Any]) -> None:
-        from starter import intents
-
         client = activity.client()
         for intent in created:
             await intents.start_write_intent(client, activity.info().task_queue, intent)
@@ -262,16 +291,6 @@ class ConflictActivities:
         )
 
 
-def find_write_intents() -> WriteIntents | None:
-    """The write-intent side when this build has it (starter/intents.py), else None: apply-krate
-    then answers that write intents are not available."""
-    try:
-        from starter import intents
-    except ImportError:
-        return None
-    return KrateWriteIntents() if hasattr(intents, "create_write_intent") else None
-
-
 def build_conflict_activities(
     settings: Any, engine: Engine | Callable[[], Engine]
 ) -> list[Callable[..., Any]]:
@@ -279,5 +298,5 @@ def build_conflict_activities(
     conflicts.set_conflict_starter(
         WorkflowStarter(settings.temporal_address, settings.temporal_namespace, settings.task_queue)
     )
-    bound = ConflictActivities(engine, write_intents=find_write_intents())
+    bound = ConflictActivities(engine, write_intents=KrateWriteIntents())
     return [bound.load_conflict, bound.apply_resolution]

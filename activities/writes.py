@@ -30,8 +30,10 @@ from activities.writes_models import (
     EXECUTE_WRITE_ACTIVITY,
     INTENT_KIND,
     INVALID_WRITE,
+    LOCAL_EDIT_SUPERSEDED,
     PREPARE_WRITE_ACTIVITY,
     RECORD_INTENT_ACTIVITY,
+    SOURCE_LOCAL_EDIT,
     WRITE_RATE_LIMIT_ACTIVITY,
     ConfirmResult,
     CreateCommentParams,
@@ -73,6 +75,7 @@ from providers.github import GitHubProvider
 from providers.github.operations import collect_all
 from settings import Settings
 from store.audit import record_audit
+from store.conflicts import MODEL_OF, local_write_blocker, settle_written
 from store.db import session_scope
 from store.models.aggregated import SyncState, WriteIntent
 
@@ -171,6 +174,8 @@ class WriteActivities:
     async def execute_write(self, call: WriteCall) -> IntentResponse:
         """Perform the write once: read, and write only when the effect is not there yet."""
         params = _params(call)
+        if call.source_kind == SOURCE_LOCAL_EDIT:
+            await asyncio.to_thread(self._refuse_over_conflict, call)
         try:
             gh = self._providers.github(call.binding)
             async with heartbeating(HEARTBEAT_EVERY):
@@ -426,6 +431,27 @@ class WriteActivities:
 
     # ---------------------------------------------------------------------- database side
 
+    def _refuse_over_conflict(self, call: WriteCall) -> None:
+        """A local edit's write re-checks the store just before it goes out (approval can take
+        days): the provider may have changed the field meanwhile (a conflict is open) or the
+        edit may be gone. Then the intent fails instead of overwriting; the conflict's
+        resolution decides (apply-krate writes Krate's value through an intent of its own)."""
+        update = _UPDATES.get(call.operation)
+        if update is None:
+            return
+        kind, _, param = update
+        written = {k: v for k, v in call.parameters.items() if k != param}
+        identity = {
+            "org": call.binding.org,
+            "provider_ref": call.binding.provider,
+            "repository": f"{call.owner}/{call.repository}",
+            "number": int(call.parameters[param]),
+        }
+        with session_scope(self._engine()) as session:
+            reason = local_write_blocker(session, MODEL_OF[kind], identity, written)
+        if reason is not None:
+            raise ApplicationError(reason, type=LOCAL_EDIT_SUPERSEDED, non_retryable=True)
+
     @activity.defn(name=RECORD_INTENT_ACTIVITY)
     async def record_intent(self, input: RecordIntentInput) -> RecordIntentResult:
         """Mirror one step to the intent's row and append its audit entry (once per step)."""
@@ -470,6 +496,8 @@ class WriteActivities:
             row.phase = input.phase
             row.updated_at = datetime.now(UTC)
             session.add(row)
+            if input.phase == "Succeeded":
+                _settle_projection(session, row)
             record_audit(
                 session,
                 actor=input.actor,
@@ -524,6 +552,40 @@ class WriteActivities:
         if until is None:
             return RateLimitResult()
         return RateLimitResult(until=until, reason=f"binding {ref.binding} is rate limited")
+
+
+# What an update writes, by operation: the projection kind and the parameter naming the number.
+_UPDATES = {
+    "updateIssue": ("Issue", "issueNumber", "issue"),
+    "updatePullRequest": ("PullRequest", "pullNumber", "pull"),
+}
+
+
+def _settle_projection(session: Any, row: WriteIntent) -> None:
+    """The provider holds what the update wrote: settle the matching local changes of the
+    projected object (store.conflicts.settle_written), in the transaction of the Succeeded step."""
+    update = _UPDATES.get(row.operation)
+    native = row.native_target or {}
+    if update is None:
+        return
+    kind, native_key, param = update
+    written = {k: v for k, v in dict(row.spec_extra.get("parameters") or {}).items() if k != param}
+    number = native.get(native_key)
+    if number is None or not native.get("owner") or not native.get("repository"):
+        return
+    settle_written(
+        session,
+        MODEL_OF[kind],
+        {
+            "org": row.org,
+            "provider_ref": row.provider_ref,
+            "repository": f"{native['owner']}/{native['repository']}",
+            "number": int(number),
+        },
+        written,
+        actor="system:write-intent",
+        intent=row.name,
+    )
 
 
 def _issue_response(issue: ExternalIssue) -> IntentResponse:

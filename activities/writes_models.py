@@ -63,6 +63,13 @@ PROVIDER_PERMISSION_ERROR = "ProviderPermissionError"
 PROVIDER_REQUEST_ERROR = "ProviderRequestError"
 PROVIDER_PROTOCOL_ERROR = "ProviderProtocolError"
 INVALID_WRITE = "InvalidWrite"
+LOCAL_EDIT_SUPERSEDED = "LocalEditSuperseded"
+
+# Who proposed an intent (spec: source.kind).
+SOURCE_USER = "UserAction"
+SOURCE_AGENT = "AgentAction"
+SOURCE_LOCAL_EDIT = "LocalEdit"
+SOURCE_CONFLICT = "ConflictResolution"
 WRITE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
@@ -375,6 +382,7 @@ class WriteCall(BaseModel):
     baseline: dict[str, Any] = Field(
         default_factory=dict, description="What prepare_write read before the first attempt."
     )
+    source_kind: str | None = None
 
 
 class PrepareResult(BaseModel):

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute
 
 from ingress import api, health, webhooks  # webhooks + read API: issue 4
 from ingress.conflicts_api import routes as conflict_routes  # issue 5 (conflicts)
+from ingress.edits_api import routes as edit_routes  # issue 5 (local edits)
 from ingress.intents_api import routes as intent_routes  # issue 5 (write intents)
 from settings import Settings
 
@@ -26,6 +27,7 @@ ROUTE_FACTORIES: list[RouteFactory] = [
     api.routes,
     intent_routes,  # issue 5 (write intents)
     conflict_routes,  # issue 5 (conflicts)
+    edit_routes,  # issue 5 (local edits)
 ]
 
 

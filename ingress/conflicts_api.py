@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from activities.conflict_activities import conflict_search_attributes
 from activities.conflict_models import ConflictWorkflowInput, ResolveInput
 from ingress.auth import ApiToken
 from ingress.guard import guarded, problem
@@ -85,7 +86,9 @@ async def resolve_endpoint(request: Request, rt: Runtime, token: ApiToken, org: 
     decision = ResolveInput(decision=body["decision"], actor=token.actor, values=values, note=note)
     try:
         client = await rt.signaler.client()
-        result = await send_resolution(client, rt.settings.task_queue, start, decision)
+        result = await send_resolution(
+            client, rt.settings.task_queue, start, decision, conflict_search_attributes(doc)
+        )
     except ResolutionRefused as error:
         return problem(400, str(error))
     except RuntimeError as error:

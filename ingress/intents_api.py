@@ -24,13 +24,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from activities.writes_models import SOURCE_AGENT, SOURCE_USER
 from ingress.auth import ApiToken
 from ingress.guard import Handler, guarded, problem
 from ingress.runtime import Runtime
 from settings import Settings
 from starter.intents import (
-    SOURCE_AGENT,
-    SOURCE_USER,
     VERBS,
     CreatedWriteIntent,
     IntentNotFound,

@@ -103,6 +103,10 @@ def get(
     """List resources of a kind, or show one."""
     settings = get_settings()
     info, docs = manifests.get(settings, kind, name, _namespace(namespace, org))
+    if info.kind == "ExternalWriteIntent":
+        from starter.intents import public_manifest
+
+        docs = [public_manifest(d) for d in docs]  # as `intents show` has them
     if phase:  # deliveries keep theirs in spec.processing, the other kinds in status
         docs = [
             d

@@ -12,6 +12,7 @@ import asyncio
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Annotated, Any
 
 import typer
@@ -19,8 +20,9 @@ from rich.console import Console
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy
 
+from activities.conflict_activities import conflict_search_attributes
 from activities.conflict_models import (
     DECISIONS,
     ConflictWorkflowInput,
@@ -156,7 +158,7 @@ def resolve(
     start = ConflictWorkflowInput(
         org=spec["organizationRef"], namespace=doc["metadata"]["namespace"], name=name
     )
-    result = asyncio.run(_send(settings, start, request))
+    result = asyncio.run(_send(settings, start, request, conflict_search_attributes(doc)))
     line = f"{name}: {result.phase}: {result.message}"
     if result.write_intent_ref:
         line += f" (write intent {result.write_intent_ref})"
@@ -170,7 +172,11 @@ class ResolutionRefused(ValueError):
 
 
 async def send_resolution(
-    client: Client, task_queue: str, start: ConflictWorkflowInput, request: ResolveInput
+    client: Client,
+    task_queue: str,
+    start: ConflictWorkflowInput,
+    request: ResolveInput,
+    search_attributes: TypedSearchAttributes | None = None,
 ) -> ResolveResult:
     """The `resolve` update, with-start: a conflict whose workflow was never started (Temporal
     down at detection) gets it now. Shared with the HTTP API."""
@@ -180,6 +186,7 @@ async def send_resolution(
         id=conflict_workflow_id(start.org, start.name),
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=search_attributes,
     )
     try:
         return await client.execute_update_with_start_workflow(
@@ -193,11 +200,14 @@ async def send_resolution(
 
 
 async def _send(
-    settings: Settings, start: ConflictWorkflowInput, request: ResolveInput
+    settings: Settings,
+    start: ConflictWorkflowInput,
+    request: ResolveInput,
+    search_attributes: TypedSearchAttributes,
 ) -> ResolveResult:
     client = await connect(settings)
     try:
-        return await send_resolution(client, settings.task_queue, start, request)
+        return await send_resolution(client, settings.task_queue, start, request, search_attributes)
     except ResolutionRefused as error:
         raise InvalidInput(str(error)) from error
 
@@ -223,6 +233,7 @@ def reconcile(org: OrgOpt = None) -> None:
                 doc["spec"]["organizationRef"],
                 doc["metadata"]["namespace"],
                 doc["metadata"]["name"],
+                conflict_search_attributes(doc),
             )
         return started
 
@@ -234,47 +245,81 @@ def reconcile(org: OrgOpt = None) -> None:
     )
 
 
-EDIT_KINDS = {"issue": "Issue", "pullrequest": "PullRequest", "pr": "PullRequest"}
-
-
 @conflicts_app.command("edit")
 def edit(
     kind: Annotated[str, typer.Argument(help="issue or pr.")],
     repository: Annotated[str, typer.Argument(help="owner/name at the provider.")],
     number: Annotated[int, typer.Argument(help="The issue or pull request number.")],
     org: Annotated[str, typer.Option("--org")],
-    provider: Annotated[str, typer.Option("--provider", help="The provider's name.")],
+    provider: Annotated[
+        str | None, typer.Option("--provider", help="The provider's name (when several sync it).")
+    ] = None,
     title: Annotated[str | None, typer.Option("--title")] = None,
     body: Annotated[str | None, typer.Option("--body")] = None,
     state: Annotated[str | None, typer.Option("--state", help="open or closed.")] = None,
     label: Annotated[
         list[str] | None, typer.Option("--label", help="Replaces the labels (repeatable).")
     ] = None,
+    assignee: Annotated[
+        list[str] | None, typer.Option("--assignee", help="Replaces the assignees (repeatable).")
+    ] = None,
+    base: Annotated[
+        str | None, typer.Option("--base", help="A pull request's base branch.")
+    ] = None,
     actor: Annotated[str, typer.Option("--actor", help="Who edits (audited).")] = "cli",
 ) -> None:
-    """Record a Krate-side edit of a synced issue or pull request (pending until written)."""
-    from store.conflicts import MODEL_OF, ConflictError, record_local_edit
+    """Edit a synced issue or pull request in Krate; a write intent carries it to the provider."""
+    from starter.edits import EDIT_KINDS, EditOutcome, EditRefused, EditTarget, submit_edit
 
-    model = MODEL_OF.get(EDIT_KINDS.get(kind.lower().replace("-", ""), ""))
-    if model is None:
+    target_kind = EDIT_KINDS.get(kind.lower().replace("-", ""))
+    if target_kind is None:
         raise InvalidInput(f"kind {kind!r}: one of issue, pr")
     changes: dict[str, Any] = {
         k: v
-        for k, v in {"title": title, "body": body, "state": state, "labels": label}.items()
+        for k, v in {
+            "title": title,
+            "body": body,
+            "state": state,
+            "labels": label,
+            "assignees": assignee,
+            "base": base,
+        }.items()
         if v is not None
     }
     if state is not None and state not in ("open", "closed"):
         raise InvalidInput(f"--state {state!r}: open or closed")
-    identity = {"org": org, "provider_ref": provider, "repository": repository, "number": number}
+    target = EditTarget(org, target_kind, repository, number, provider=provider)
+    settings = get_settings()
+
+    async def go() -> EditOutcome:
+        from store.db import make_engine
+
+        engine = make_engine(settings.sqlalchemy_database_url)
+        client: Client | None = None
+        down: str | None = None
+        try:
+            try:
+                client = await connect(settings)
+            except Exception as error:  # recorded anyway; the intent starts later
+                down = str(error)
+            outcome = await submit_edit(
+                engine, client, settings.task_queue, target, changes, actor=actor
+            )
+            return outcome if down is None else replace(outcome, start_error=down)
+        finally:
+            engine.dispose()
+
     try:
-        with _session(get_settings()) as session:
-            result = record_local_edit(session, model, identity, changes, actor=actor)
-    except ConflictError as error:
+        outcome = asyncio.run(go())
+    except EditRefused as error:
         raise InvalidInput(str(error)) from error
-    pending = ", ".join(sorted(result.pending)) or "nothing"
-    out.print(
-        f"{kind} {repository}#{number}: local generation {result.local_generation}; "
-        f"pending: {pending}",
-        markup=False,
-        highlight=False,
-    )
+    pending = ", ".join(sorted(outcome.pending)) or "nothing"
+    line = f"{kind} {repository}#{number}: local generation {outcome.local_generation}; pending: {pending}"
+    if outcome.intent is not None:
+        line += f"; write intent {outcome.intent.name}"
+        if outcome.start_error is not None:
+            line += (
+                f" stored, not started ({outcome.start_error}); the worker starts it when it "
+                "starts, or run `krate-sync intents reconcile`"
+            )
+    out.print(line, markup=False, highlight=False)

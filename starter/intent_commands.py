@@ -12,12 +12,11 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from activities.writes_models import SOURCE_AGENT, SOURCE_USER
 from settings import Settings, get_settings
 from starter.connection import database_session
 from starter.errors import InvalidInput
 from starter.intents import (
-    SOURCE_AGENT,
-    SOURCE_USER,
     IntentRejected,
     WriteIntentRequest,
     create_write_intent,
@@ -192,6 +191,30 @@ def _org_of_binding(settings: Settings, binding: str) -> str:
     from starter.sync_commands import _org_of
 
     return _org_of(settings, binding, None)
+
+
+@intents_app.command("reconcile")
+def reconcile(org: OrgOpt = None) -> None:
+    """Start the workflows of intents stored while Temporal was down (phase Pending)."""
+    from starter.connection import database_url
+    from starter.intents import reconcile_pending_intents
+    from store.db import make_engine
+
+    settings = get_settings()
+    engine = make_engine(database_url(settings))
+
+    async def go() -> list[str]:
+        client = await connect(settings)
+        return await reconcile_pending_intents(engine, client, settings.task_queue, org)
+
+    try:
+        started = asyncio.run(go())
+    finally:
+        engine.dispose()
+    if not started:
+        out.print("No pending write intents to start.", markup=False, highlight=False)
+    for name in started:
+        out.print(f"started {name} (or it was running already)", markup=False, highlight=False)
 
 
 @intents_app.command("list")

@@ -28,6 +28,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.writes_models import (
     INTENT_KIND,
     OPERATIONS,
+    SOURCE_AGENT,
+    SOURCE_LOCAL_EDIT,
+    SOURCE_USER,
     DecisionInput,
     IntentStatus,
     InvalidParameters,
@@ -56,11 +59,6 @@ from store.models.aggregated import WriteIntent
 from store.resources import get_resources
 from workflows import search_attributes as sa
 from workflows.write_intent import WriteIntentWorkflow, workflow_id
-
-SOURCE_USER = "UserAction"
-SOURCE_AGENT = "AgentAction"
-SOURCE_LOCAL_EDIT = "LocalEdit"
-SOURCE_CONFLICT = "ConflictResolution"
 
 REDACTED = "***"
 _NOT_DNS = re.compile(r"[^a-z0-9-]+")
@@ -437,7 +435,9 @@ def search_attributes_of(created: CreatedWriteIntent) -> TypedSearchAttributes:
 
 
 async def start_write_intent(client: Client, task_queue: str, created: CreatedWriteIntent) -> None:
-    """Start the intent's workflow; starting it again (same id) is a no-op."""
+    """Start the intent's workflow; starting it again (same id, running or closed) is a no-op:
+    an intent runs once."""
+    from temporalio.common import WorkflowIDReusePolicy
     from temporalio.exceptions import WorkflowAlreadyStartedError
 
     try:
@@ -446,12 +446,46 @@ async def start_write_intent(client: Client, task_queue: str, created: CreatedWr
             created.input,
             id=created.workflow_id,
             task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=(
                 search_attributes_of(created) if created.input.search_attributes else None
             ),
         )
     except WorkflowAlreadyStartedError:
         pass
+
+
+def pending_intents(session: Session, org: str | None = None) -> list[CreatedWriteIntent]:
+    """Intents stored but never picked up by a workflow (phase Pending): their workflow may not
+    have started (Temporal was down when they were created)."""
+    statement = select(WriteIntent).where(WriteIntent.phase == "Pending")
+    if org:
+        statement = statement.where(WriteIntent.namespace == org_namespace(org))
+    found = []
+    for row in session.exec(statement.order_by(col(WriteIntent.id))):
+        stored = manifest_from_row(row).get("status", {}).get("workflowInput")
+        if isinstance(stored, dict):
+            flag = bool(stored.get("search_attributes", True))
+            found.append(_existing(row, row.org, flag))
+    return found
+
+
+async def reconcile_pending_intents(
+    engine: Engine, client: Client, task_queue: str, org: str | None = None
+) -> list[str]:
+    """Start the workflow of every Pending intent (a no-op for those already running or done).
+    The worker runs this when it starts; `krate-sync intents reconcile` on demand."""
+    from store.db import session_scope
+
+    def load() -> list[CreatedWriteIntent]:
+        with session_scope(engine) as session:
+            return pending_intents(session, org)
+
+    started = []
+    for created in await asyncio.to_thread(load):
+        await start_write_intent(client, task_queue, created)
+        started.append(created.name)
+    return started
 
 
 async def submit_write_intent(
@@ -485,6 +519,8 @@ def intent_for_local_edit(
     changes: dict[str, Any],
     actor: str,
     mirrored: bool = False,
+    repository: str | None = None,
+    idempotency_key: str | None = None,
     registry: ProviderTypeLookup | None = None,
     search_attributes: bool = True,
 ) -> CreatedWriteIntent:
@@ -510,6 +546,9 @@ def intent_for_local_edit(
             parameters={key: number, **changes},
             actor=actor,
             source_kind=SOURCE_LOCAL_EDIT,
+            repository=repository,
+            idempotency_key=idempotency_key,
+            target_kind=kind,
         ),
         registry=registry,
         search_attributes=search_attributes,
@@ -528,17 +567,17 @@ def list_intents(
     if phase:
         statement = statement.where(WriteIntent.phase == phase)
     statement = statement.order_by(col(WriteIntent.created_at).desc(), col(WriteIntent.id).desc())
-    return [_public(manifest_from_row(row)) for row in session.exec(statement.limit(limit))]
+    return [public_manifest(manifest_from_row(row)) for row in session.exec(statement.limit(limit))]
 
 
 def get_intent(session: Session, org: str, name: str) -> dict[str, Any]:
     row = get_aggregated(session, INTENT_KIND, org_namespace(org), name)
     if row is None:
         raise IntentNotFound(f"write intent {name!r} not found in {org_namespace(org)}")
-    return _public(manifest_from_row(row))
+    return public_manifest(manifest_from_row(row))
 
 
-def _public(manifest: dict[str, Any]) -> dict[str, Any]:
+def public_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
     """What people see: the workflow bookkeeping dropped, the request preview redacted."""
     status = manifest.get("status") or {}
     status.pop("workflowInput", None)

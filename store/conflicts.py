@@ -220,7 +220,7 @@ def record_local_edit(
     if row.deleted_at is not None:
         raise ConflictError(f"{model.__name__} {dict(identity)} was deleted at the provider")
     if row.conflict_ref is not None:
-        open_fields = _conflict_paths(session, row)
+        open_fields = conflict_fields(session, row)
         clash = sorted(set(changes) & open_fields)
         if clash:
             raise ConflictError(
@@ -257,7 +257,90 @@ def record_local_edit(
     return LocalEdit(row.local_generation, pending, row.conflict_ref)
 
 
-def _conflict_paths(session: Session, row: Projection) -> set[str]:
+def settle_written(
+    session: Session,
+    model: type[Projection],
+    identity: Mapping[str, Any],
+    written: Mapping[str, Any],
+    *,
+    actor: str,
+    intent: str,
+) -> list[str]:
+    """A write intent succeeded: the provider now holds `written`. Those values become the
+    base both sides agree on, and pending local changes equal to them are settled (a later
+    local edit of the same field, still different, stays pending). Returns the settled fields.
+    The provider's own report of the object (webhook, next pass) would settle them too; this
+    does it at once and needs no report."""
+    editable = EDITABLE.get(model, ())
+    fields = {k: v for k, v in written.items() if k in editable}
+    if not fields:
+        return []
+    row = _lock_row(session, model, identity)
+    if row is None:
+        return []
+    snapshot = dict(row.base_snapshot or {})
+    pending = dict(row.local_changes or {})
+    settled: list[str] = []
+    for path, value in fields.items():
+        snapshot[snapshot_key(path)] = _plain(value)
+        if path in pending and same(path, pending[path], value):
+            pending.pop(path)
+            settled.append(path)
+    row.base_snapshot = snapshot
+    row.local_changes = pending
+    session.add(row)
+    session.flush()
+    if settled:
+        record_audit(
+            session,  # type: ignore[arg-type]  # a sqlmodel Session in practice
+            actor=actor,
+            action="local-changes-written",
+            subject_kind=KIND_OF[model],
+            subject_name=_local_name(model, row),
+            subject_namespace=_namespace(row.org),
+            org=row.org,
+            provider_ref=row.provider_ref,
+            details={"writeIntent": intent, "settled": settled, "pending": pending},
+        )
+    return settled
+
+
+def local_write_blocker(
+    session: Session,
+    model: type[Projection],
+    identity: Mapping[str, Any],
+    written: Mapping[str, Any],
+) -> str | None:
+    """Why the write of a Krate-side edit must not go out now, or None. It goes out only while
+    the edit is still pending with those values (not resolved away, settled or re-edited) and
+    no open conflict covers its fields (the provider changed one meanwhile): otherwise it would
+    overwrite a provider change silently."""
+    row = (
+        session.execute(
+            select(model).where(*[getattr(model, c) == identity[c] for c in model.identity])
+        )
+        .scalars()
+        .first()
+    )
+    if row is None:
+        return f"{KIND_OF[model]} {dict(identity)} is not in the store"
+    clash = sorted(conflict_fields(session, row) & set(written))
+    if clash:
+        return (
+            f"conflict {row.conflict_ref} is open on {', '.join(clash)}: the provider changed "
+            "it since the edit; resolve the conflict (apply-krate writes Krate's value)"
+        )
+    pending = row.local_changes or {}
+    stale = sorted(k for k, v in written.items() if k not in pending or not same(k, pending[k], v))
+    if stale:
+        return (
+            f"{', '.join(stale)} no longer pending with this value (resolved, settled or edited "
+            "again since): nothing of this edit to write"
+        )
+    return None
+
+
+def conflict_fields(session: Session, row: Projection) -> set[str]:
     if row.conflict_ref is None:
         return set()
     conflict = get_aggregated(session, CONFLICT_KIND, _namespace(row.org), row.conflict_ref)  # type: ignore[arg-type]
@@ -298,6 +381,9 @@ class ConflictStart:
     namespace: str
     name: str
     action: str = "start"
+    provider_ref: str | None = None
+    binding_ref: str | None = None
+    interface: str | None = None
 
 
 # Called after commit with the conflicts raised in the transaction (activities/conflicts.py
@@ -512,7 +598,17 @@ def _raise_conflict(
         "conflict-raised",
         {"fields": [c.as_spec() for c in conflicts], "recommendation": recommendation},
     )
-    _queue_start(session, ConflictStart(org=org, namespace=namespace, name=name))
+    _queue_start(
+        session,
+        ConflictStart(
+            org=org,
+            namespace=namespace,
+            name=name,
+            provider_ref=provider_ref,
+            binding_ref=current["binding_ref"],
+            interface=str(current["interface"]),
+        ),
+    )
     return name
 
 
@@ -677,8 +773,30 @@ def resolve(
         if decision != "retry-sync":
             # The provider's value is now known to both sides: the base of the next comparison.
             snapshot[snapshot_key(path)] = external
+    unwritten: str | None = None
     if decision == "manual-edit":
         row.local_generation = (row.local_generation or 0) + 1
+        # A chosen value the provider does not have yet is written like apply-krate's.
+        to_write = {p: pending[p] for p in fields if values and p in values and p in pending}
+        if to_write and create_write_intent is not None:
+            try:
+                intent_ref = create_write_intent(
+                    session,
+                    WriteIntentRequest(
+                        org=row.org,
+                        provider_ref=row.provider_ref,
+                        binding_ref=row.binding_ref,
+                        target_kind=conflict.resource_kind,
+                        identity=_plain(identity),
+                        native_id=row.native_id,
+                        operation=OPERATIONS[conflict.resource_kind],
+                        fields=to_write,
+                        actor=actor,
+                        source=name,
+                    ),
+                )
+            except ConflictError as error:  # kept in Krate, pending; the reason says why
+                unwritten = str(error)
     if decision == "retry-sync":
         # Forget the provider version so the next report of the object (webhook, pass or full
         # resync) is compared again from the unchanged base; local values stay pending.
@@ -697,6 +815,8 @@ def resolve(
     )
     if decision == "retry-sync":
         reason += "; the provider's next report of the object is compared again"
+    if unwritten is not None:
+        reason += f"; the value stays in Krate, not written to the provider ({unwritten})"
     if intent_ref is not None:
         conflict.write_intent_ref = intent_ref
         session.add(conflict)

@@ -234,3 +234,33 @@ def test_migrate_reports_the_revision(monkeypatch: pytest.MonkeyPatch, database_
     result = run_cli(monkeypatch, "migrate", env={"KRATE_DATABASE_URL": database_url})
     assert result.code == 0, result.stderr
     assert f"database schema at revision {head()}" in result.stdout
+
+
+def test_get_intents_hides_workflow_bookkeeping(
+    monkeypatch: pytest.MonkeyPatch, clean_database: str
+) -> None:
+    """`get intents` shows an intent as `intents show` does: no stored workflow input."""
+    from store.db import make_engine, session_scope
+    from store.resources import apply_resource, set_status
+
+    docs = yaml.safe_load_all((FIXTURES / "valid" / "aggregated-kinds.yaml").read_text())
+    intent = next(d for d in docs if d["kind"] == "ExternalWriteIntent")
+    engine = make_engine(clean_database)
+    with session_scope(engine) as session:
+        apply_resource(session, intent)
+        # The service keeps the workflow's input in the status (starter/intents.py).
+        set_status(
+            session,
+            "ExternalWriteIntent",
+            intent["metadata"]["namespace"],
+            intent["metadata"]["name"],
+            {"phase": "Pending", "workflowInput": {"parameters": {"body": "kept inside"}}},
+        )
+    engine.dispose()
+    env = {"KRATE_DATABASE_URL": clean_database}
+    shown = run_cli(
+        monkeypatch, "get", "intents", intent["metadata"]["name"], "-o", "json", env=env
+    )
+    assert shown.code == 0, shown.stderr
+    assert "workflowInput" not in shown.stdout
+    assert "kept inside" not in shown.stdout

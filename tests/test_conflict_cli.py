@@ -8,6 +8,7 @@ import json
 import subprocess
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -19,6 +20,7 @@ from starter import binaries
 from store import conflicts
 from store.audit import list_audit
 from store.db import make_engine, session_scope
+from store.resources import apply_resource
 from tests.helpers.cli import run_cli
 from tests.helpers.temporal import new_worker
 from tests.test_conflict_detection import external_issue, stored, sync
@@ -45,13 +47,56 @@ def cli_env(database: str, env: WorkflowEnvironment, task_queue: str) -> dict[st
     }
 
 
+def bidirectional_binding(engine: Engine) -> None:
+    """The provider, binding and policy of the projected issue: issues in bidirectional mode,
+    so a local edit is allowed and becomes a write intent."""
+    spec = {"organizationRef": "a5c", "providerRef": "github-a5c"}
+    documents: list[dict[str, Any]] = [
+        {
+            "kind": "ExternalBackendProvider",
+            "metadata": {"name": "github-a5c"},
+            "spec": {
+                "organizationRef": "a5c",
+                "providerType": "github",
+                "apiBaseUrl": "http://127.0.0.1:9",
+                "authRef": {"mode": "token", "secretRef": {"name": "github-token"}},
+                "capabilities": {"issueTracking": True},
+                "webhook": {"enabled": False},
+            },
+        },
+        {
+            "kind": "ExternalBackendBinding",
+            "metadata": {"name": "github-krate"},
+            "spec": {
+                **spec,
+                "targetRef": {"kind": "Repository", "name": "krate"},
+                "externalRef": {"owner": "a5c-ai", "repository": "krate"},
+                "interfaces": {"issueTracking": {"enabled": True, "mode": "bidirectional"}},
+            },
+        },
+        {
+            "kind": "ExternalBackendSyncPolicy",
+            "metadata": {"name": "github-a5c-policy"},
+            "spec": {**spec, "writePolicy": {"defaultMode": "reviewed-write"}},
+        },
+    ]
+    with session_scope(engine) as session:
+        for document in documents:
+            document["apiVersion"] = "krate.a5c.ai/v1alpha1"
+            document["metadata"]["namespace"] = "krate-org-a5c"
+            apply_resource(session, document)
+
+
 def conflicted(monkeypatch: pytest.MonkeyPatch, engine: Engine, env: dict[str, str | None]) -> str:
+    bidirectional_binding(engine)
     sync(engine, external_issue(0))
     edited = run_cli(
         monkeypatch, *EDIT, "--provider", "github-a5c", "--title", "krate title", env=env
     )
     assert edited.code == 0, edited.stderr
-    assert "local generation 1; pending: title" in edited.stdout
+    assert "local generation 1; pending: title; write intent github-krate-update-issue" in (
+        edited.stdout
+    )
     sync(engine, external_issue(5, title="github title"))
     name = stored(engine).conflict_ref
     assert name is not None

@@ -191,7 +191,16 @@ def test_both_sides_changed_raises_a_conflict_and_keeps_the_local_value(engine: 
     assert conflict.spec_extra["externalVersion"]["etag"] == 'W/"v5"'
     assert conflict.spec_extra["targetIdentity"] == IDENTITY
     # Its workflow is started only after the transaction committed.
-    assert starts == [ConflictStart(org="a5c", namespace="krate-org-a5c", name=conflict.name)]
+    assert starts == [
+        ConflictStart(
+            org="a5c",
+            namespace="krate-org-a5c",
+            name=conflict.name,
+            provider_ref="github-a5c",
+            binding_ref="github-krate",
+            interface="issueTracking",
+        )
+    ]
     with session_scope(engine) as session:
         assert [e.action for e in list_audit(session, subject_name=conflict.name)] == [
             "conflict-raised"

@@ -29,6 +29,7 @@ from tests.test_webhook_helpers import (
     provider_manifest,
     sync_worker,
 )
+from workflows import search_attributes as sa
 from workflows.conflict import ConflictWorkflow
 
 API = f"/api/v1/orgs/{ORG}/conflicts"
@@ -131,6 +132,12 @@ async def test_a_webhook_raises_a_conflict_and_the_api_resolves_it(
                 assert done.status_code == 200, done.text
                 assert done.json()["phase"] == "Resolved"
                 assert (await handle.result()).applied
+                # Listed in the Web UI by org, provider and phase (kept current at the close).
+                attributes = (await handle.describe()).typed_search_attributes
+                assert attributes.get(sa.KRATE_ORG) == ORG
+                assert attributes.get(sa.KRATE_PROVIDER) == PROVIDER
+                assert attributes.get(sa.KRATE_INTERFACE) == ["issueTracking"]
+                assert attributes.get(sa.KRATE_PHASE) == "Resolved"
                 again = await app.http.post(
                     f"{API}/{name_}/resolve", json=body, headers=_auth("operator-token")
                 )

@@ -120,7 +120,11 @@ async def with_worker(
     task_queue = f"conflicts-{uuid.uuid4()}"
     conflicts.set_conflict_starter(
         WorkflowStarter(
-            env.client.service_client.config.target_host, env.client.namespace, task_queue
+            env.client.service_client.config.target_host,
+            env.client.namespace,
+            task_queue,
+            # The time-skipping server cannot index Krate's search attributes.
+            search_attributes=not env.supports_time_skipping,
         )
     )
     acts = ConflictActivities(engine, write_intents=creator)
@@ -241,6 +245,43 @@ async def test_manual_edit(time_skipping_env: WorkflowEnvironment, engine: Engin
     resolution = conflict_row(engine, name).status_extra["resolution"]
     assert resolution["values"] == {"title": "merged"}
     assert resolution["note"] == "both"
+
+
+async def test_manual_edit_writes_a_new_value_through_a_write_intent(
+    time_skipping_env: WorkflowEnvironment, engine: Engine
+) -> None:
+    intents = Intents()
+    name, result, _ = await resolve(
+        time_skipping_env,
+        engine,
+        ResolveInput(decision="manual-edit", actor="user:bo", values={"title": "merged"}),
+        intents,
+    )
+    assert result.applied
+    assert result.write_intent_ref == "wi-1"
+    [request] = intents.requests
+    assert (request.operation, request.fields, request.source) == (
+        "updateIssue",
+        {"title": "merged"},
+        name,
+    )
+    assert closed_row(engine).local_changes == {"title": "merged"}  # until the write lands
+
+
+async def test_manual_edit_to_the_providers_value_writes_nothing(
+    time_skipping_env: WorkflowEnvironment, engine: Engine
+) -> None:
+    intents = Intents()
+    _, result, _ = await resolve(
+        time_skipping_env,
+        engine,
+        ResolveInput(decision="manual-edit", actor="user:bo", values={"title": "github title"}),
+        intents,
+    )
+    assert result.applied
+    assert result.write_intent_ref is None
+    assert intents.requests == []
+    assert closed_row(engine).local_changes == {}
 
 
 async def test_ignore_unsupported(time_skipping_env: WorkflowEnvironment, engine: Engine) -> None:

@@ -21,7 +21,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.writes_models import DecisionInput, IntentStatus
+from activities.writes_models import SOURCE_AGENT, DecisionInput, IntentStatus
 from ingress.app import create_app
 from ingress.auth import parse_tokens
 from ingress.runtime import Runtime
@@ -31,7 +31,6 @@ from providers.github.simulator.server import start_in_thread
 from settings import Settings
 from starter import binaries
 from starter.intents import (
-    SOURCE_AGENT,
     CreatedWriteIntent,
     IntentRejected,
     WriteIntentRequest,
@@ -344,7 +343,11 @@ async def test_intent_waits_while_the_binding_is_rate_limited(stack: Stack) -> N
         await asyncio.sleep(0.1)
         status = await handle.query(WriteIntentWorkflow.status)
     assert status.queued_until is not None
-    assert stack.row(created.name).status_extra["queuedUntil"] is not None
+    # The row follows once the step's record activity has run (the query can be ahead of it).
+    deadline = time.monotonic() + 10
+    while stack.row(created.name).status_extra.get("queuedUntil") is None:
+        assert time.monotonic() < deadline, "queuedUntil never reached the intent's row"
+        await asyncio.sleep(0.1)
     posts = [r for r in requests_log(stack.base_url) if r["method"] == "POST"]
     assert posts == []
     result = await handle.result()

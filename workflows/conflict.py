@@ -31,6 +31,8 @@ with workflow.unsafe.imports_passed_through():
         ResolveResult,
     )
 
+from workflows import search_attributes as sa
+
 OPEN = "Open"
 
 
@@ -92,9 +94,12 @@ class ConflictWorkflow:
             self._closed = result.applied
             if not result.applied and result.phase != OPEN:
                 self._closed = True  # closed elsewhere (another path resolved it)
+        assert self._last is not None
+        # Started with Krate's search attributes (not on every server): keep the phase current.
+        if workflow.info().typed_search_attributes.get(sa.KRATE_PHASE) is not None:
+            workflow.upsert_search_attributes([sa.KRATE_PHASE.value_set(self._last.phase)])
         # Let each update handler return its result before the run completes.
         await workflow.wait_condition(workflow.all_handlers_finished)
-        assert self._last is not None
         return self._last
 
     async def _reload(self, ref: ConflictRef) -> None:

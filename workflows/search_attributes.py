@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
+from temporalio.common import (
+    SearchAttributeIndexedValueType,
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+)
 
 KRATE_ORG = SearchAttributeKey.for_keyword("KrateOrg")
 KRATE_PROVIDER = SearchAttributeKey.for_keyword("KrateProvider")
@@ -17,6 +22,27 @@ KRATE_INTERFACE = SearchAttributeKey.for_keyword_list("KrateInterface")
 KRATE_PHASE = SearchAttributeKey.for_keyword("KratePhase")
 
 ALL_KEYS = (KRATE_ORG, KRATE_PROVIDER, KRATE_BINDING, KRATE_INTERFACE, KRATE_PHASE)
+
+
+def for_object(
+    org: str,
+    phase: str,
+    provider: str | None = None,
+    binding: str | None = None,
+    interface: str | None = None,
+) -> TypedSearchAttributes:
+    """The attributes a workflow about one object (a conflict) starts with."""
+    pairs: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(KRATE_ORG, org),
+        SearchAttributePair(KRATE_PHASE, phase),
+    ]
+    if provider:
+        pairs.append(SearchAttributePair(KRATE_PROVIDER, provider))
+    if binding:
+        pairs.append(SearchAttributePair(KRATE_BINDING, binding))
+    if interface:
+        pairs.append(SearchAttributePair(KRATE_INTERFACE, [interface]))
+    return TypedSearchAttributes(pairs)
 
 
 def cli_type(key: SearchAttributeKey[Any]) -> str:

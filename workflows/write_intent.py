@@ -294,6 +294,7 @@ class WriteIntentWorkflow:
             parameters=i.parameters,
             idempotency_key=i.idempotency_key,
             baseline=dict(self._baseline or {}),
+            source_kind=i.source_kind,
         )
 
     # ------------------------------------------------------------------ phases and records
