@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlmodel import select
 
+from activities.conflict_activities import ConflictActivities, KrateWriteIntents
+from activities.conflict_models import ConflictWorkflowInput, ResolveInput
 from activities.projection import Owner, project
 from activities.writes_models import DecisionInput
 from ingress.app import create_app
@@ -24,6 +27,7 @@ from ingress.signaler import WorkflowSignaler
 from providers.github.mapping import MappingContext
 from providers.github.mapping import issue as map_issue
 from settings import Settings
+from starter.conflict_commands import send_resolution
 from starter.edits import EditBlocked, EditRefused, EditTarget, record_edit, submit_edit
 from starter.intents import reconcile_pending_intents
 from store import conflicts
@@ -33,6 +37,7 @@ from store.db import session_scope
 from store.models import Issue
 from store.models.aggregated import WriteIntent
 from store.upsert import upsert_many
+from tests.helpers.temporal import new_worker
 from tests.test_write_intent_flow import Stack, running_simulator, stack  # noqa: F401
 from tests.test_write_intent_support import (
     BINDING,
@@ -43,6 +48,8 @@ from tests.test_write_intent_support import (
     apply_config,
     handle_of,
 )
+from tests.test_write_intent_support import activities as write_activities
+from workflows.conflict import ConflictWorkflow
 from workflows.write_intent import WriteIntentWorkflow
 
 pytestmark = pytest.mark.timeout(180)
@@ -336,3 +343,65 @@ async def test_edit_blocked_names_the_earlier_intent(stack: Stack) -> None:
             stack.engine, stack.client, stack.worker.task_queue, target(stack), {"title": "b"},
             actor="user:ana",
         )  # fmt: skip
+
+
+async def test_apply_krate_writes_krates_value_end_to_end(stack: Stack) -> None:
+    """Edit, provider change, conflict, apply-krate: its intent writes Krate's value at the
+    simulator after approval, the projection settles, and the older edit's intent (written by
+    the resolution's) fails instead of writing again. Each step is audited."""
+    sync_issue(stack)
+    edited = await submit_edit(
+        stack.engine, stack.client, stack.worker.task_queue, target(stack),
+        {"title": "krate title"}, actor="user:ana",
+    )  # fmt: skip
+    assert edited.intent is not None
+    await asyncio.sleep(1.1)
+    gh(stack, "PATCH", issue_path(stack), json={"title": "github title"})
+    sync_issue(stack)
+    conflict = stored_issue(stack).conflict_ref
+    assert conflict is not None
+
+    # One worker for the conflict and the intent it creates (started on the same task queue).
+    acts = ConflictActivities(stack.engine, write_intents=KrateWriteIntents())
+    worker = new_worker(
+        stack.client,
+        ConflictWorkflow,
+        WriteIntentWorkflow,
+        activities=[
+            acts.load_conflict,
+            acts.apply_resolution,
+            *write_activities(stack.engine, Path(stack.cli_env["KRATE_SECRETS_DIR"])),
+        ],
+    )
+    async with worker:
+        result = await send_resolution(
+            stack.client,
+            worker.task_queue,
+            ConflictWorkflowInput(org=ORG, namespace=f"krate-org-{ORG}", name=conflict),
+            ResolveInput(decision="apply-krate", actor="user:bo"),
+        )
+        assert result.applied, result.message
+        assert result.write_intent_ref is not None
+        resolution_id = f"write/{ORG}/{result.write_intent_ref}"
+        await stack.wait_phase(resolution_id, "AwaitingApproval")
+        await handle_of(stack.client, resolution_id).execute_update(
+            WriteIntentWorkflow.approve, DecisionInput(actor="user:cy")
+        )
+        assert (await handle_of(stack.client, resolution_id).result()).phase == "Succeeded"
+
+    assert gh(stack, "GET", issue_path(stack))["title"] == "krate title"
+    row = stored_issue(stack)
+    assert (row.title, row.local_changes, row.conflict_ref) == ("krate title", {}, None)
+
+    # The edit's own intent is now stale: approved, it fails and writes nothing.
+    first_id = f"write/{ORG}/{edited.intent.name}"
+    await handle_of(stack.client, first_id).execute_update(
+        WriteIntentWorkflow.approve, DecisionInput(actor="user:cy")
+    )
+    failed = await stack.wait_phase(first_id, "Failed")
+    assert failed.message is not None
+    assert "no longer pending" in failed.message
+    with session_scope(stack.engine) as session:
+        trail = [e.action for e in reversed(list_audit(session, subject_name=conflict))]
+    assert trail == ["conflict-raised", "conflict-resolved"]
+    assert "intent.succeeded" in stack.audit_actions(result.write_intent_ref)
