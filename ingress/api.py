@@ -21,7 +21,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -29,9 +28,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from activities.deliveries import PROJECTION_BY_KIND, namespace_of
-from ingress.auth import ApiToken, Permission, bearer
+from ingress.auth import ApiToken, Permission
+from ingress.guard import Handler, guarded, problem
 from ingress.replay import DeliveryNotFound, find_by_name_or_id, requeue
-from ingress.runtime import Runtime, runtime
+from ingress.runtime import Runtime
 from ingress.webhooks import signal_and_mark
 from settings import Settings
 from store.aggregated import manifest_from_row
@@ -58,35 +58,6 @@ PROJECTION_PATHS = {
     "permissions": "RepositoryPermission",
     "branchprotections": "BranchProtection",
 }
-
-Handler = Callable[[Request, Runtime, ApiToken, str], Awaitable[Response]]
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
-
-
-def guarded(permission: Permission, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Authenticate the bearer token and check `permission` for the path's org."""
-
-    async def endpoint(request: Request) -> Response:
-        rt = runtime(request.app)
-        rt.ensure_sweeper()
-        presented = bearer(request)
-        token = rt.tokens.authenticate(presented) if presented else None
-        if token is None:
-            return _error(401, "a valid bearer token is required")
-        org = request.path_params["org"]
-        if not token.allows(permission, org):
-            return _error(403, f"token {token.name!r} ({token.role}) may not {permission.value}")
-        try:
-            return await handler(request, rt, token, org)
-        except SQLAlchemyError as error:
-            log.warning("API: database unavailable: %s", error)
-            return _error(503, "database unavailable; retry later")
-
-    return endpoint
 
 
 def _limit(request: Request) -> int:
@@ -137,7 +108,7 @@ def _get_delivery(engine: Engine, org: str, ref: str) -> dict[str, Any] | None:
 async def get_delivery(request: Request, rt: Runtime, token: ApiToken, org: str) -> Response:
     found = await run_in_threadpool(_get_delivery, rt.engine, org, request.path_params["name"])
     if found is None:
-        return _error(404, "no such delivery")
+        return problem(404, "no such delivery")
     return JSONResponse(found)
 
 
@@ -153,7 +124,7 @@ def _payload(engine: Engine, org: str, ref: str) -> tuple[bytes, str] | None:
 async def get_payload_raw(request: Request, rt: Runtime, token: ApiToken, org: str) -> Response:
     found = await run_in_threadpool(_payload, rt.engine, org, request.path_params["name"])
     if found is None:
-        return _error(404, "no stored payload for this delivery")
+        return problem(404, "no stored payload for this delivery")
     body, content_type = found
     return Response(body, media_type=content_type)
 
@@ -164,7 +135,7 @@ async def replay(request: Request, rt: Runtime, token: ApiToken, org: str) -> Re
             requeue, rt.engine, org, request.path_params["name"], actor=token.actor
         )
     except DeliveryNotFound as error:
-        return _error(404, str(error))
+        return problem(404, str(error))
     answer = {
         "delivery": outcome.name,
         "replayed": outcome.replayed,
@@ -220,7 +191,7 @@ def _list_projection(engine: Engine, org: str, binding: str, kind: str, limit: i
 async def list_projection(request: Request, rt: Runtime, token: ApiToken, org: str) -> Response:
     kind = PROJECTION_PATHS.get(request.path_params["kind"])
     if kind is None:
-        return _error(404, f"unknown projection; one of {', '.join(PROJECTION_PATHS)}")
+        return problem(404, f"unknown projection; one of {', '.join(PROJECTION_PATHS)}")
     items = await run_in_threadpool(
         _list_projection,
         rt.engine,
@@ -250,21 +221,24 @@ async def list_states(request: Request, rt: Runtime, token: ApiToken, org: str) 
 
 
 def routes(settings: Settings) -> Sequence[BaseRoute]:
+    def need(permission: Permission, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        return guarded(handler, permission=permission, log=log)
+
     read, payload, act = Permission.READ, Permission.READ_PAYLOAD, Permission.REPLAY
     return [
-        Route(f"{PREFIX}/deliveries", guarded(read, list_deliveries), methods=["GET"]),
-        Route(f"{PREFIX}/deliveries/{{name}}", guarded(read, get_delivery), methods=["GET"]),
+        Route(f"{PREFIX}/deliveries", need(read, list_deliveries), methods=["GET"]),
+        Route(f"{PREFIX}/deliveries/{{name}}", need(read, get_delivery), methods=["GET"]),
         Route(
             f"{PREFIX}/deliveries/{{name}}/payload",
-            guarded(payload, get_payload_raw),
+            need(payload, get_payload_raw),
             methods=["GET"],
         ),
-        Route(f"{PREFIX}/deliveries/{{name}}/replay", guarded(act, replay), methods=["POST"]),
-        Route(f"{PREFIX}/events", guarded(read, list_events), methods=["GET"]),
+        Route(f"{PREFIX}/deliveries/{{name}}/replay", need(act, replay), methods=["POST"]),
+        Route(f"{PREFIX}/events", need(read, list_events), methods=["GET"]),
         Route(
             f"{PREFIX}/bindings/{{binding}}/projections/{{kind}}",
-            guarded(read, list_projection),
+            need(read, list_projection),
             methods=["GET"],
         ),
-        Route(f"{PREFIX}/syncstates", guarded(read, list_states), methods=["GET"]),
+        Route(f"{PREFIX}/syncstates", need(read, list_states), methods=["GET"]),
     ]

@@ -13,11 +13,13 @@ tokens:
 
 Roles grant permissions, each a superset of the one before:
 
-| Role | read | read_payload | replay |
-| --- | --- | --- | --- |
-| viewer | yes | no | no |
-| operator | yes | yes | yes |
-| admin | yes | yes | yes (and any org) |
+| Role | read | read_payload | replay | act (write intents, conflicts, local edits) |
+| --- | --- | --- | --- | --- |
+| viewer | yes | no | no | no |
+| operator | yes | yes | yes | yes |
+| admin | yes | yes | yes | yes |
+
+`orgs` limits a token of any role to those orgs.
 
 No file, or an empty one: the API refuses every request (fail closed). Tokens are compared by
 their sha256 digest with `hmac.compare_digest`.
@@ -41,11 +43,15 @@ class Permission(StrEnum):
     READ = "read"
     READ_PAYLOAD = "read_payload"
     REPLAY = "replay"
+    ACT = "act"
+    """Create and decide write intents, resolve conflicts, edit synced objects."""
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "viewer": frozenset({Permission.READ}),
-    "operator": frozenset({Permission.READ, Permission.READ_PAYLOAD, Permission.REPLAY}),
+    "operator": frozenset(
+        {Permission.READ, Permission.READ_PAYLOAD, Permission.REPLAY, Permission.ACT}
+    ),
     "admin": frozenset(Permission),
 }
 

@@ -27,7 +27,7 @@ from starlette.routing import BaseRoute, Route
 
 from activities.conflict_activities import conflict_search_attributes
 from activities.conflict_models import ConflictWorkflowInput, ResolveInput
-from ingress.auth import ApiToken
+from ingress.auth import ApiToken, Permission
 from ingress.guard import guarded, problem
 from ingress.runtime import Runtime
 from settings import Settings
@@ -98,15 +98,20 @@ async def resolve_endpoint(request: Request, rt: Runtime, token: ApiToken, org: 
 
 def routes(settings: Settings) -> Sequence[BaseRoute]:
     return [
-        Route(PREFIX, guarded(log=log, action=None, handler=list_endpoint), methods=["GET"]),
+        Route(PREFIX, guarded(log=log, handler=list_endpoint), methods=["GET"]),
         Route(
             f"{PREFIX}/{{name}}",
-            guarded(log=log, action=None, handler=get_endpoint),
+            guarded(log=log, handler=get_endpoint),
             methods=["GET"],
         ),
         Route(
             f"{PREFIX}/{{name}}/resolve",
-            guarded(log=log, action="resolve conflicts", handler=resolve_endpoint),
+            guarded(
+                log=log,
+                permission=Permission.ACT,
+                action="resolve conflicts",
+                handler=resolve_endpoint,
+            ),
             methods=["POST"],
         ),
     ]

@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 from temporalio.client import Client
 
 from ingress.api import PROJECTION_PATHS
-from ingress.auth import ApiToken
+from ingress.auth import ApiToken, Permission
 from ingress.guard import guarded, problem
 from ingress.runtime import Runtime
 from settings import Settings
@@ -93,7 +93,12 @@ def routes(settings: Settings) -> Sequence[BaseRoute]:
     return [
         Route(
             PATH,
-            guarded(log=log, action="edit synced objects", handler=edit_endpoint),
+            guarded(
+                log=log,
+                permission=Permission.ACT,
+                action="edit synced objects",
+                handler=edit_endpoint,
+            ),
             methods=["PATCH"],
         )
     ]

@@ -1,4 +1,4 @@
-"""Authentication for the action APIs (write intents, conflicts): one guard, one error shape."""
+"""Authentication and authorization of the API routes: one guard, one error shape."""
 
 from __future__ import annotations
 
@@ -12,9 +12,6 @@ from starlette.responses import JSONResponse, Response
 from ingress.auth import ApiToken, Permission, bearer
 from ingress.runtime import Runtime, runtime
 
-# Roles that may act (create, approve, resolve), beyond reading.
-ACTOR_ROLES = frozenset({"operator", "admin"})
-
 Handler = Callable[[Request, Runtime, ApiToken, str], Awaitable[Response]]
 
 
@@ -24,13 +21,18 @@ def problem(status: int, message: str) -> JSONResponse:
 
 
 def guarded(
-    handler: Handler, *, action: str | None, log: logging.Logger
+    handler: Handler,
+    *,
+    permission: Permission = Permission.READ,
+    action: str | None = None,
+    log: logging.Logger,
 ) -> Callable[[Request], Awaitable[Response]]:
-    """Authenticate; reading needs any role of the org, `action` (what a write does, for the
-    refusal message) operator or admin. A database failure answers 503."""
+    """Authenticate the bearer token and check `permission` for the path's org (`action` words
+    the refusal, e.g. "resolve conflicts"). A database failure answers 503."""
 
     async def endpoint(request: Request) -> Response:
         rt = runtime(request.app)
+        rt.ensure_sweeper()
         presented = bearer(request)
         token = rt.tokens.authenticate(presented) if presented else None
         if token is None:
@@ -38,8 +40,9 @@ def guarded(
         org = request.path_params["org"]
         if not token.allows(Permission.READ, org):
             return problem(403, f"token {token.name!r} may not read org {org!r}")
-        if action is not None and token.role not in ACTOR_ROLES:
-            return problem(403, f"token {token.name!r} ({token.role}) may not {action}")
+        if not token.allows(permission, org):
+            what = action or permission.value
+            return problem(403, f"token {token.name!r} ({token.role}) may not {what}")
         try:
             return await handler(request, rt, token, org)
         except SQLAlchemyError as failure:

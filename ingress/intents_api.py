@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from activities.writes_models import SOURCE_AGENT, SOURCE_USER
-from ingress.auth import ApiToken
+from ingress.auth import ApiToken, Permission
 from ingress.guard import Handler, guarded, problem
 from ingress.runtime import Runtime
 from settings import Settings
@@ -146,15 +146,20 @@ def _decision(verb: str) -> Handler:
 
 def routes(settings: Settings) -> Sequence[BaseRoute]:
     found: list[BaseRoute] = [
-        Route(PREFIX, guarded(log=log, action=None, handler=list_endpoint), methods=["GET"]),
+        Route(PREFIX, guarded(log=log, handler=list_endpoint), methods=["GET"]),
         Route(
             PREFIX,
-            guarded(log=log, action="create or decide write intents", handler=create_endpoint),
+            guarded(
+                log=log,
+                permission=Permission.ACT,
+                action="create or decide write intents",
+                handler=create_endpoint,
+            ),
             methods=["POST"],
         ),
         Route(
             f"{PREFIX}/{{name}}",
-            guarded(log=log, action=None, handler=get_endpoint),
+            guarded(log=log, handler=get_endpoint),
             methods=["GET"],
         ),
     ]
@@ -162,7 +167,12 @@ def routes(settings: Settings) -> Sequence[BaseRoute]:
         found.append(
             Route(
                 f"{PREFIX}/{{name}}/{verb}",
-                guarded(log=log, action="create or decide write intents", handler=_decision(verb)),
+                guarded(
+                    log=log,
+                    permission=Permission.ACT,
+                    action="create or decide write intents",
+                    handler=_decision(verb),
+                ),
                 methods=["POST"],
             )
         )
