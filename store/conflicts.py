@@ -734,15 +734,17 @@ def resolve(
     pending = dict(row.local_changes or {})
     snapshot = dict(row.base_snapshot or {})
     intent_ref: str | None = None
-    if decision == "apply-krate":
-        if create_write_intent is None:
-            return Resolution(
-                False,
-                "Open",
-                "write intents are not available in this build: apply-krate cannot write "
-                "Krate's values to the provider; choose another resolution or retry later",
-            )
-        intent_ref = create_write_intent(
+    if decision == "apply-krate" and create_write_intent is None:
+        return Resolution(
+            False,
+            "Open",
+            "write intents are not available here: apply-krate cannot write "
+            "Krate's values to the provider; choose another resolution or retry later",
+        )
+
+    def write_back(values_to_write: dict[str, Any]) -> str:
+        assert create_write_intent is not None
+        return create_write_intent(
             session,
             WriteIntentRequest(
                 org=row.org,
@@ -752,11 +754,14 @@ def resolve(
                 identity=_plain(identity),
                 native_id=row.native_id,
                 operation=OPERATIONS[conflict.resource_kind],
-                fields={p: f["localValue"] for p, f in fields.items()},
+                fields=values_to_write,
                 actor=actor,
                 source=name,
             ),
         )
+
+    if decision == "apply-krate":
+        intent_ref = write_back({p: f["localValue"] for p, f in fields.items()})
     for path, f in fields.items():
         external = f.get("externalValue")
         if decision == "keep-external":
@@ -780,21 +785,7 @@ def resolve(
         to_write = {p: pending[p] for p in fields if values and p in values and p in pending}
         if to_write and create_write_intent is not None:
             try:
-                intent_ref = create_write_intent(
-                    session,
-                    WriteIntentRequest(
-                        org=row.org,
-                        provider_ref=row.provider_ref,
-                        binding_ref=row.binding_ref,
-                        target_kind=conflict.resource_kind,
-                        identity=_plain(identity),
-                        native_id=row.native_id,
-                        operation=OPERATIONS[conflict.resource_kind],
-                        fields=to_write,
-                        actor=actor,
-                        source=name,
-                    ),
-                )
+                intent_ref = write_back(to_write)
             except ConflictError as error:  # kept in Krate, pending; the reason says why
                 unwritten = str(error)
     if decision == "retry-sync":
