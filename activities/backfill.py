@@ -6,16 +6,20 @@ cursor, counts and the rate-limit budget. Never object lists: they stay out of h
 
 How each resource kind pages (docs/backfill.md has the why):
 
-| kind | listing | incremental | first-page ETag |
+| kind | listing | incremental | conditional request |
 | --- | --- | --- | --- |
-| Repository | GET /repos/{o}/{r} | conditional GET | yes |
-| Issue, Comment | `since`, updated ascending | keyset: `since` = last updated_at seen | final request |
-| PullRequest | updated descending | stop at the watermark | yes |
-| Review | per pull request changed since the last pass (from the store) | keyset in SQL | n/a |
-| Pipeline | runs newest first, + jobs of new/changed runs | stop `RUN_LOOKBACK` before it | yes |
+| Repository | GET /repos/{o}/{r} | conditional GET | the object |
+| Issue | GraphQL `issues`, updated ascending (no pull requests) | keyset on `since` | REST probe |
+| Comment | REST `since`, updated ascending | keyset: `since` = last updated_at seen | final request |
+| PullRequest | GraphQL `pullRequests` + their reviews, updated descending | stop at the watermark | REST probe |
+| Pipeline | REST runs newest first, + jobs of new/changed runs (one GraphQL query) | stop `RUN_LOOKBACK` before it | first page |
 | GitRef | branches, then tags | whole listing | one per listing |
-| DeployKey, RepositoryPermission | whole listing | whole listing | yes |
-| BranchProtection | protected branches, + each one's protection | whole listing | yes |
+| DeployKey, RepositoryPermission | whole listing | whole listing | first page |
+| BranchProtection | protected branches, + each one's protection | whole listing | first page |
+
+A REST probe is the listing's newest item (`per_page=1`, sorted by update) asked with the ETag
+of the last pass: a 304 ends the pass for free; anything else starts the GraphQL walk. Reviews
+come with their pull requests (the Review kind is kept only for cursors of older workflows).
 
 `next_page` holds a `PassState` (JSON) while a pass is under way; the pass ends when it is None.
 """
@@ -29,8 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Engine, and_, or_, select
-from sqlmodel import col
+from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -57,7 +60,6 @@ from providers.base import (
     ExternalJob,
     ExternalObject,
     ExternalPipeline,
-    ExternalReview,
     Page,
     ProviderConfigurationError,
     ProviderError,
@@ -100,13 +102,9 @@ T = TypeVar("T")
 # re-run). An incremental pass reads back to this long before the watermark; older runs that
 # change are left to the workflow_run webhooks and the full resync.
 RUN_LOOKBACK = timedelta(hours=6)
-# Pull requests whose reviews one activity reads (one request each): bounds the page's time.
-REVIEW_PULLS_PER_PAGE = 25
-# Concurrent requests inside one page (jobs of runs, reviews of pull requests): enough to hide
+# Concurrent requests inside one page (branch protections, the jobs query): enough to hide
 # latency, few enough not to trip GitHub's secondary (concurrency) limit.
 FAN_OUT = 8
-# A sub-listing (jobs of one run, reviews of one pull request) longer than this is cut short.
-MAX_SUB_PAGES = 10
 HEARTBEAT_EVERY = 5.0
 # In-page retries of one sub-request (then the whole page fails and Temporal retries it).
 SUB_REQUEST_ATTEMPTS = 3
@@ -119,6 +117,7 @@ class PassState(BaseModel):
 
     listing: str | None = Field(default=None, description="Which listing of a chained scope.")
     cursor: Cursor | None = Field(default=None, description="The provider's next page.")
+    after: str | None = Field(default=None, description="GraphQL cursor of the next page.")
     since: datetime | None = Field(default=None, description="Keyset position (updated_at).")
     seen: dict[str, datetime] = Field(
         default_factory=dict, description="Already stored at or after `since`: skipped."
@@ -155,7 +154,6 @@ class Ctx:
     starting: bool
     full: bool
     owner: projection.Owner
-    read_store: Callable[[Callable[[Any], T]], Awaitable[T]]
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -208,9 +206,9 @@ def to_application_error(error: Exception) -> ApplicationError:
 async def _bounded(calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
     """Run a page's sub-requests, `FAN_OUT` at a time.
 
-    Each one retries a transient failure a few times on its own: a page that reads 25
-    pull requests' reviews would otherwise almost never get through a provider failing 10 %
-    of requests, since one failure makes Temporal redo all 25.
+    Each one retries a transient failure a few times on its own: a page with several
+    sub-requests would otherwise rarely get through a provider failing 10 % of requests,
+    since one failure makes Temporal redo the whole page.
     """
     gate = asyncio.Semaphore(FAN_OUT)
 
@@ -229,21 +227,6 @@ async def _bounded(calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
             raise AssertionError("unreachable")
 
     return list(await asyncio.gather(*(run(c) for c in calls)))
-
-
-async def _whole(
-    fetch: Callable[[Cursor | None], Awaitable[Page[T]]],
-) -> tuple[list[T], int]:
-    """Every item of a short sub-listing and the number of requests it took."""
-    items: list[T] = []
-    cursor: Cursor | None = None
-    for requests in range(1, MAX_SUB_PAGES + 1):
-        page = await fetch(cursor)
-        items.extend(page.items)
-        if page.next_cursor is None:
-            return items, requests
-        cursor = page.next_cursor
-    return items, MAX_SUB_PAGES
 
 
 # ---------------------------------------------------------- reads the adapter lacks (for now)
@@ -377,13 +360,49 @@ async def _keyset(
     return step
 
 
+async def _probe(ctx: Ctx, listing: Literal["issues", "pulls"]) -> bool:
+    """At the start of a pass: has the listing changed since the last pass? Remembers the
+    ETag that the pass, once complete, hands to the next one."""
+    probe = await ctx.provider.probe(ctx.repo, listing, None if ctx.full else ctx.cursor.etag)
+    ctx.state.first_etag = probe.etag
+    return not probe.not_modified
+
+
 async def _issues(ctx: Ctx) -> Step:
-    return await _keyset(
-        ctx,
-        lambda cursor, since, etag: ctx.provider.list_issues(
-            ctx.repo, cursor, since=since, etag=etag
-        ),
-    )
+    """Issues through GraphQL (no pull requests among them), paged by keyset like `_keyset`:
+    each next page is a new query from the last updated_at seen; only a page that shares
+    one timestamp throughout follows GraphQL's own cursor for that `since`."""
+    state = ctx.state
+    probed = 0
+    if ctx.starting:
+        if not await _probe(ctx, "issues"):
+            return _unchanged_end(ctx, 1)
+        probed = 1
+        state.since = None if ctx.full else _utc(ctx.cursor.watermark)
+        state.seen = {} if ctx.full else dict(ctx.cursor.watermark_seen)
+    page = await ctx.provider.graphql_issues(ctx.repo, since=state.since, after=state.after)
+    items: list[ExternalObject] = list(page.items)
+    fresh = [o for o in items if state.seen.get(_key(o)) != _version(o)]
+    merged = {**state.seen, **{_key(o): v for o in items if (v := _version(o)) is not None}}
+    step = Step(objects=fresh, fetched=len(fresh), requests=probed + page.requests)
+    if not page.has_next:
+        since = state.since
+        step.watermark = since
+        step.watermark_seen = {k: v for k, v in merged.items() if since is None or v >= since}
+        step.etag = state.first_etag
+        return step
+    last = _high(items)
+    if last is not None and (state.since is None or last > state.since):
+        step.next_state = state.model_copy(
+            update={
+                "since": last,
+                "after": None,
+                "seen": {k: v for k, v in merged.items() if v >= last},
+            }
+        )
+    else:  # the whole page has one timestamp: GraphQL's cursor for this one `since`
+        step.next_state = state.model_copy(update={"after": page.end_cursor, "seen": merged})
+    return step
 
 
 async def _comments(ctx: Ctx) -> Step:
@@ -409,24 +428,35 @@ def _fresh_since_watermark(ctx: Ctx, items: Sequence[ExternalObject]) -> list[Ex
 
 
 async def _pull_requests(ctx: Ctx) -> Step:
-    """Newest update first, ending at the watermark: an update during the walk moves a pull
-    request to the front (read by the next pass), so nothing is skipped."""
-    since = None if ctx.full else _utc(ctx.cursor.watermark)
+    """Pull requests with their reviews (GraphQL), newest update first, ending at the
+    watermark: an update during the walk moves a pull request to the front (read by the next
+    pass, whose probe sees it), so nothing is skipped."""
+    state = ctx.state
+    probed = 0
     if ctx.starting:
-        etag = None if ctx.full else ctx.cursor.etag
-        page = await ctx.provider.list_pull_requests(ctx.repo, since=since, etag=etag)
-        if page.not_modified:
+        if not await _probe(ctx, "pulls"):
             return _unchanged_end(ctx, 1)
-        ctx.state.first_etag = page.etag
-    else:
-        page = await ctx.provider.list_pull_requests(ctx.repo, ctx.state.cursor, since=since)
-    fresh = _fresh_since_watermark(ctx, page.items)
+        probed = 1
+    page = await ctx.provider.graphql_pull_requests(ctx.repo, after=state.after)
+    pulls = [item.pull for item in page.items]
+    fresh = _fresh_since_watermark(ctx, pulls)
+    numbers = {pull.external.native_number for pull in fresh}
+    # Reviews of a pull request change its updated_at, so those of fresh ones are the news.
+    reviews = [r for item in page.items if item.pull.number in numbers for r in item.reviews]
     _advance_high(ctx, fresh)
-    step = Step(objects=fresh, fetched=len(fresh), requests=1)
-    if page.next_cursor is not None:
-        step.next_state = ctx.state.model_copy(update={"cursor": page.next_cursor})
+    step = Step(
+        objects=[*fresh, *reviews],
+        fetched=len(fresh) + len(reviews),
+        requests=probed + page.requests,
+    )
+    watermark = None if ctx.full else _utc(ctx.cursor.watermark)
+    older = watermark is not None and any(
+        (v := _version(pull)) is not None and v < watermark for pull in pulls
+    )
+    if page.has_next and not older:
+        step.next_state = state.model_copy(update={"after": page.end_cursor})
         return step
-    step.etag = ctx.state.first_etag
+    step.etag = state.first_etag
     return _end_at_high(ctx, step)
 
 
@@ -445,15 +475,18 @@ async def _pipelines(ctx: Ctx) -> Step:
     fresh = _fresh_since_watermark(ctx, runs)
     _advance_high(ctx, fresh)
 
-    def jobs_of(run_id: str) -> Callable[[], Awaitable[tuple[list[ExternalJob], int]]]:
-        return lambda: _whole(lambda c: ctx.provider.list_jobs(ctx.repo, run_id, c))
-
-    job_lists = await _bounded([jobs_of(run.external.native_id) for run in fresh])
-    jobs = [job for found, _ in job_lists for job in found]
+    jobs: list[ExternalJob] = []
+    job_requests = 0
+    if fresh:
+        # The jobs of every new or changed run of the page in one GraphQL query (GitHub has
+        # no repository-wide job listing: REST would cost a request per run).
+        runs = [run for run in fresh if isinstance(run, ExternalPipeline)]
+        found = await _bounded([lambda: ctx.provider.graphql_jobs(ctx.repo, runs)])
+        jobs, job_requests = found[0]
     step = Step(
         objects=[*fresh, *jobs],
         fetched=len(fresh) + len(jobs),
-        requests=1 + sum(n for _, n in job_lists),
+        requests=1 + job_requests,
     )
     cutoff = watermark - RUN_LOOKBACK if watermark is not None else None
     older = cutoff is not None and any(
@@ -467,54 +500,14 @@ async def _pipelines(ctx: Ctx) -> Step:
 
 
 async def _reviews(ctx: Ctx) -> Step:
-    """Reviews of the pull requests changed since the last pass, a batch per activity.
-
-    GitHub has no repository-wide review listing, so this costs a request per pull request;
-    which ones changed comes from the store (the PullRequest scope runs first), paged by
-    (updated_at, number) so a long first pass resumes exactly.
-    """
-    state = ctx.state
-    if ctx.starting:
-        state.since = None if ctx.full else _utc(ctx.cursor.watermark)
-        state.seen = {} if ctx.full else dict(ctx.cursor.watermark_seen)
-    since, seen = state.since, state.seen
-    owner, repository = ctx.owner, ctx.repo.full_name
-
-    def changed_pulls(session: Any) -> list[tuple[int, datetime | None]]:
-        version, number = col(PullRequest.external_updated_at), col(PullRequest.number)
-        query = select(number, version).where(
-            col(PullRequest.org) == owner.org,
-            col(PullRequest.provider_ref) == owner.provider_ref,
-            col(PullRequest.repository) == repository,
-            col(PullRequest.deleted_at).is_(None),
-        )
-        if since is not None:
-            done_at_since = [int(k) for k, v in seen.items() if v == since]
-            query = query.where(
-                or_(version > since, and_(version == since, number.not_in(done_at_since)))
-            )
-        query = query.order_by(version, number).limit(REVIEW_PULLS_PER_PAGE)
-        return [(int(n), _utc(v)) for n, v in session.execute(query)]
-
-    pulls = await ctx.read_store(changed_pulls)
-    if not pulls and ctx.starting:
-        return _unchanged_end(ctx, 0)
-
-    def reviews_of(number: int) -> Callable[[], Awaitable[tuple[list[ExternalReview], int]]]:
-        return lambda: _whole(lambda c: ctx.provider.list_reviews(ctx.repo, number, c))
-
-    found = await _bounded([reviews_of(number) for number, _ in pulls])
-    reviews: list[ExternalObject] = [review for items, _ in found for review in items]
-    step = Step(objects=reviews, fetched=len(reviews), requests=sum(n for _, n in found))
-    last = max((v for _, v in pulls if v is not None), default=since)
-    at_last = {str(n): v for n, v in pulls if v is not None and v == last}
-    if last == since:
-        at_last = {**{k: v for k, v in seen.items() if v == since}, **at_last}
-    if len(pulls) == REVIEW_PULLS_PER_PAGE:
-        step.next_state = PassState(since=last, seen=at_last)
-        return step
-    step.watermark, step.watermark_seen = last, at_last
-    return step
+    """Nothing to read: reviews come with their pull requests (the PullRequest scope). Kept
+    for scope cursors of workflows that still list the Review kind; it ends their pass."""
+    return Step(
+        watermark=ctx.cursor.watermark,
+        watermark_seen=dict(ctx.cursor.watermark_seen),
+        etag=ctx.cursor.etag,
+        etags=dict(ctx.cursor.etags),
+    )
 
 
 async def _refs(ctx: Ctx) -> Step:
@@ -646,8 +639,9 @@ HANDLERS: dict[str, Callable[[Ctx], Awaitable[Step]]] = {
 TOMBSTONE_TABLES: dict[str, tuple[tuple[type[Projection], dict[str, str]], ...]] = {
     "Repository": ((Repository, {}),),
     "Issue": ((Issue, {}),),
-    "PullRequest": ((PullRequest, {}),),
-    "Review": ((Review, {}),),
+    # A full PullRequest pass reads every review too; the Review kind reads nothing.
+    "PullRequest": ((PullRequest, {}), (Review, {})),
+    "Review": (),
     "Comment": ((Comment, {"native_kind": "issue_comment"}),),
     "Pipeline": ((Pipeline, {}), (Job, {})),
     "GitRef": ((GitRef, {}),),
@@ -737,7 +731,6 @@ class BackfillActivities:
                 starting=starting,
                 full=input.full,
                 owner=owner,
-                read_store=self._read_store,
             )
             async with heartbeating(HEARTBEAT_EVERY):
                 step = await handler(ctx)
@@ -771,7 +764,7 @@ class BackfillActivities:
             stale=counts[UpsertOutcome.STALE],
             not_modified=step.not_modified,
             done=cursor.next_page is None,
-            budget=_budget(provider.client.rate_limit),
+            budget=_budget(provider.client.tightest_rate_limit()),
             requests=step.requests,
             seen_since=cursor.pass_started_at,
         )

@@ -14,8 +14,9 @@ the same activity code, in the same run, on the same simulated GitHub.
    (no Temporal), into a fresh database.
 
 `ratio` = temporal objects/s ÷ plain objects/s. Requests come from the simulator's request
-log; per-pull-request review reads and per-run job reads are counted apart, because GitHub has
-no repository-wide listing for either (docs/backfill.md). Prints a table on stderr, one JSON
+log: REST listings (probes included), GraphQL queries (by operation: issues, pull requests with
+their reviews, jobs of runs), and any REST per-pull-request review or per-run job read (none
+since those come through GraphQL; docs/backfill.md). Prints a table on stderr, one JSON
 object on stdout (with --json), and writes the JSON to bench/results/.
 """
 
@@ -79,7 +80,14 @@ def seed_shape(objects: int, *, reviews_and_jobs: bool = True) -> dict[str, Any]
     }
 
 
-def classify(path: str) -> str:
+# GraphQL queries that read reviews or jobs only (the rest read issues or pull requests).
+SUB_OPERATIONS = ("KrateRunJobs", "KrateMoreJobs", "KrateMoreSteps", "KrateMoreReviews")
+
+
+def classify(entry: dict[str, Any]) -> str:
+    path = entry["path"]
+    if path == "/graphql":
+        return "graphql"
     if REVIEWS_PATH.search(path):
         return "reviews"
     if JOBS_PATH.search(path):
@@ -87,11 +95,23 @@ def classify(path: str) -> str:
     return "listings"
 
 
-def request_summary(log: list[dict[str, Any]]) -> dict[str, int]:
-    summary = {"total": len(log), "not_modified": 0, "listings": 0, "reviews": 0, "jobs": 0}
+def request_summary(log: list[dict[str, Any]]) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "total": len(log),
+        "not_modified": 0,
+        "listings": 0,
+        "graphql": 0,
+        "reviews": 0,
+        "jobs": 0,
+        "operations": {},
+    }
     for entry in log:
-        summary[classify(entry["path"])] += 1
+        kind = classify(entry)
+        summary[kind] += 1
         summary["not_modified"] += int(bool(entry.get("not_modified")))
+        if kind == "graphql":
+            name = str(entry.get("operation"))
+            summary["operations"][name] = summary["operations"].get(name, 0) + 1
     return summary
 
 
@@ -315,6 +335,12 @@ async def run(objects: int, reviews_and_jobs: bool) -> dict[str, Any]:
     temporal_rate = count / temporal["seconds"]
     plain_rate = sum(plain_rows.values()) / plain["seconds"]
     listing_objects = count - reviews_jobs_rows
+    # Requests that read reviews or jobs alone: REST per pull request / per run, or GraphQL.
+    sub_reads = (
+        first["reviews"]
+        + first["jobs"]
+        + sum(first["operations"].get(name, 0) for name in SUB_OPERATIONS)
+    )
     return {
         "benchmark": "backfill",
         "objects": count,
@@ -331,8 +357,11 @@ async def run(objects: int, reviews_and_jobs: bool) -> dict[str, Any]:
         "pages": temporal["pages"],
         "requests": first["total"],
         "requests_per_object": round(first["total"] / count, 4),
-        "requests_breakdown": {k: first[k] for k in ("listings", "reviews", "jobs")},
-        "listing_requests_per_object": round(first["listings"] / max(1, listing_objects), 4),
+        "requests_breakdown": {k: first[k] for k in ("listings", "graphql", "reviews", "jobs")},
+        "graphql_operations": first["operations"],
+        "listing_requests_per_object": round(
+            (first["total"] - sub_reads) / max(1, listing_objects), 4
+        ),
         "plain_requests": plain["requests"]["total"],
         "incremental_requests": incremental["total"],
         "incremental_304": incremental["not_modified"],
@@ -374,8 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-reviews-jobs",
         action="store_true",
-        help="seed issues only: no pull requests (one review read each) and no runs "
-        "(one job read each), so requests are listings alone",
+        help="seed issues only: no pull requests (with reviews) and no runs (with jobs), "
+        "so requests are issue reads alone",
     )
     args = parser.parse_args(argv)
     with _common.stdout_reserved() as stdout:

@@ -145,8 +145,9 @@ async def test_first_pass_walks_every_page_and_projects_everything(world: World)
 async def test_pull_requests_in_the_issue_listing_never_become_issues(world: World) -> None:
     w = world
     _cursor, results = await walk(w.acts, w.binding, ScopeCursor(scope=w.scope("Issue")))
-    assert sum(r.fetched for r in results) == 350  # the listing has both kinds
-    assert sum(r.inserted for r in results) == 230  # only issues are stored as issues
+    # The GraphQL issues connection holds issues only (REST's listing would add 120 pulls).
+    assert sum(r.fetched for r in results) == 230
+    assert sum(r.inserted for r in results) == 230
     pull_numbers = {
         i.number for i in w.sim.state.repos[w.full_name.lower()].issues.values() if i.pull
     }
@@ -163,8 +164,8 @@ async def test_unchanged_pass_is_one_conditional_request_per_scope(world: World)
     log = w.requests()
     assert log
     assert all(r["not_modified"] for r in log)
-    # One request per listing: refs read two (branches, tags); reviews need none.
-    assert len(log) == len(cursors)  # 10 scopes: Review 0, GitRef 2
+    # One request per listing (issues and pull requests: the REST probe); refs read two.
+    assert len(log) == len(cursors) + 1  # 9 scopes, GitRef 2
 
 
 async def test_incremental_pass_fetches_only_what_changed(world: World) -> None:
@@ -191,26 +192,30 @@ async def test_incremental_pass_fetches_only_what_changed(world: World) -> None:
     def updated(kind: str) -> int:
         return sum(p.updated for p in results[w.scope(kind).key][1])  # type: ignore[attr-defined]
 
-    # The issues listing shows both changed numbers; only the issue is stored as an issue.
-    assert fetched("Issue") == 2
+    # GraphQL reads the changed issue only, and the pull request with its reviews.
+    assert fetched("Issue") == 1
     assert updated("Issue") == 1
-    assert fetched("PullRequest") == 1
+    assert fetched("PullRequest") == 1 + len(state.reviews_by_pull.get(pull.number, []))
     assert updated("PullRequest") == 1
-    assert fetched("Review") == len(state.reviews_by_pull.get(pull.number, []))
     # The re-run and its jobs, nothing else from the runs listing.
     assert fetched("Pipeline") == 1 + len(run.jobs)
     assert updated("Pipeline") == 1 + len(run.jobs)
     assert rows(w.engine, Pipeline, native_id=str(run.id))[0].status == "queued"
     assert rows(w.engine, Issue, number=issue.number)[0].title == "New"
     assert rows(w.engine, PullRequest, number=pull.number)[0].title == "PR"
-    changed = {r["path"] for r in w.requests() if not r["not_modified"]}
-    assert changed == {
-        f"/repos/{w.full_name}/issues",
+    changed = [r for r in w.requests() if not r["not_modified"]]
+    assert {r["path"] for r in changed} == {
+        f"/repos/{w.full_name}/issues",  # the probes
         f"/repos/{w.full_name}/pulls",
-        f"/repos/{w.full_name}/pulls/{pull.number}/reviews",
         f"/repos/{w.full_name}/actions/runs",
-        f"/repos/{w.full_name}/actions/runs/{run.id}/jobs",
+        "/graphql",
     }
+    # One query each: the issue, the pull request with its reviews, the re-run's jobs.
+    assert sorted(str(r.get("operation")) for r in changed if r["path"] == "/graphql") == [
+        "KrateIssues",
+        "KratePullRequests",
+        "KrateRunJobs",
+    ]
     # A further pass sees nothing new.
     w.sim.requests.clear()
     again = await _incremental(w, cursors)

@@ -76,6 +76,8 @@ class GitHubClient:
         )
         self._auth: TokenSource = token_source_for(credentials, http=self._http, clock=clock)
         self.rate_limit = RateLimitBudget()
+        # The last budget seen per resource (core, graphql...): GitHub counts them apart.
+        self.rate_limits: dict[str, RateLimitBudget] = {}
 
     @property
     def auth(self) -> TokenSource:
@@ -178,7 +180,19 @@ class GitHubClient:
             raise classify_transport_error(exc) from exc
         if "x-ratelimit-remaining" in response.headers:
             self.rate_limit = read_rate_limit(response.headers)
+            self.rate_limits[self.rate_limit.resource or "core"] = self.rate_limit
         return response
+
+    def tightest_rate_limit(self) -> RateLimitBudget:
+        """The budget closest to running out among the resources used (not yet reset), so a
+        caller pacing itself on one number never overlooks the other bucket."""
+        now = self._clock()
+        live = [
+            b
+            for b in self.rate_limits.values()
+            if b.remaining is not None and (b.reset_at is None or b.reset_at > now)
+        ]
+        return min(live, key=lambda b: b.remaining or 0, default=self.rate_limit)
 
     def _check_origin(self, url: str) -> None:
         # A next-page URL from a header or a stored cursor must never carry our token elsewhere.

@@ -321,7 +321,7 @@ def issue(
     )
     extra: dict[str, Any] = {}
     if milestone:
-        extra["milestone"] = {k: milestone.get(k) for k in ("id", "number", "title", "state")}
+        extra["milestone"] = _milestone_ref(milestone)
     if pr.get("merged_at") is not None:
         extra["pull_request_merged_at"] = pr.get("merged_at")
     return ExternalIssue(
@@ -353,6 +353,24 @@ def issue(
         closed_at=_time(raw, "closed_at"),
         pull_request_api_url=_str(pr, "url") if is_pr else None,
     )
+
+
+def _milestone_ref(milestone: Raw) -> dict[str, Any]:
+    """What extensions keep of a milestone: the fields REST, webhooks and GraphQL all give."""
+    return {k: milestone.get(k) for k in ("node_id", "number", "title", "state")}
+
+
+def _auto_merge(raw: Raw) -> dict[str, Any] | None:
+    """Auto-merge settings without the full account object of who enabled them."""
+    auto = raw.get("auto_merge")
+    if not isinstance(auto, Mapping):
+        return None
+    return {
+        "enabled_by": _str(_obj(auto, "enabled_by"), "login"),
+        "merge_method": _str(auto, "merge_method"),
+        "commit_title": _str(auto, "commit_title"),
+        "commit_message": _str(auto, "commit_message"),
+    }
 
 
 def pull_request(
@@ -390,13 +408,20 @@ def pull_request(
         "assignee",
         "assignees",
         "requested_reviewers",
+        "requested_teams",
+        "milestone",
+        "auto_merge",
         "user",
         "created_at",
         "closed_at",
     )
-    extra: dict[str, Any] = {}
+    # Nested objects are kept compact (slugs, logins, milestone reference): REST, webhooks and
+    # GraphQL reads then leave the same extensions.
+    extra: dict[str, Any] = {"auto_merge": _auto_merge(raw)}
     if teams := [slug for t in _objs(raw, "requested_teams") if (slug := _str(t, "slug"))]:
         extra["requested_team_slugs"] = teams
+    if milestone := _obj(raw, "milestone"):
+        extra["milestone"] = _milestone_ref(milestone)
     return ExternalPullRequest(
         external=envelope(
             raw,

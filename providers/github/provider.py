@@ -11,6 +11,7 @@ from providers.base import CicdProvider, GitForgeProvider, IssueTrackingProvider
 from providers.github.actions import ActionsOperations
 from providers.github.auth import Clock, GitHubCredentials, utc_now
 from providers.github.client import DEFAULT_BASE_URL, GitHubClient
+from providers.github.graphql_reads import GraphQLOperations
 from providers.github.issues import IssueOperations
 from providers.github.mapping import MappingContext
 from providers.github.pulls import PullRequestOperations
@@ -18,7 +19,11 @@ from providers.github.repos import RepositoryOperations
 
 
 class GitHubProvider(
-    IssueOperations, PullRequestOperations, ActionsOperations, RepositoryOperations
+    IssueOperations,
+    PullRequestOperations,
+    ActionsOperations,
+    RepositoryOperations,
+    GraphQLOperations,
 ):
     """The GitHub adapter: `IssueTrackingProvider`, `CicdProvider` and `GitForgeProvider`."""
 

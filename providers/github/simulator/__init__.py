@@ -1,4 +1,5 @@
-"""A GitHub REST API simulator that speaks GitHub's wire format (API version 2022-11-28).
+"""A GitHub REST API simulator that speaks GitHub's wire format (API version 2022-11-28), with a
+subset of GitHub's GraphQL API at `POST /graphql` over the same state.
 
 In process: `create_app(...)` gives an ASGI app for `httpx.ASGITransport`; over a socket:
 `run_in_thread(...)`; from the command line: `serve(port=..., seed_repos=..., ...)`.

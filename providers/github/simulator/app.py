@@ -2,8 +2,10 @@
 
 Every API request passes, in this order: fault injection (drop, latency, 5xx), authentication,
 the secondary and primary rate limits, the handler, then ETag / If-None-Match (a 304 is
-refunded to the budget, as on GitHub) and the rate-limit headers. `/_sim/...` is the control
-API: never faulted, rate limited or logged.
+refunded to the budget, as on GitHub) and the rate-limit headers. `POST /graphql` shares the
+faults, authentication, secondary limit and request log, then charges query points to a
+`graphql` budget of its own (graphql_api.py). `/_sim/...` is the control API: never faulted,
+rate limited or logged.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
 
@@ -27,7 +29,7 @@ from starlette.routing import BaseRoute, Router
 from starlette.routing import Route as StarletteRoute
 from starlette.types import Receive, Scope, Send
 
-from providers.github.simulator import appjwt
+from providers.github.simulator import appjwt, graphql_api
 from providers.github.simulator import serializers as ser
 from providers.github.simulator.clock import Clock, system_clock
 from providers.github.simulator.context import ApiError, Ctx, Result, run_handler
@@ -35,6 +37,7 @@ from providers.github.simulator.control import control_routes
 from providers.github.simulator.etags import EtagCache
 from providers.github.simulator.etags import Key as EtagKey
 from providers.github.simulator.faults import ERROR_BODIES, FaultConfig, Faults
+from providers.github.simulator.graphql_nodes import Ctx as GraphQLCtx
 from providers.github.simulator.models import App, Installation
 from providers.github.simulator.ratelimit import PRIMARY_DOC, SECONDARY_DOC, Bucket, RateLimiter
 from providers.github.simulator.routes import API_ROUTES
@@ -50,6 +53,7 @@ ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 CACHE_CONTROL = "private, max-age=60, s-maxage=60"
 VERSIONS_DOC = "https://docs.github.com/rest/about-the-rest-api/api-versions"
 TOKEN_LIFETIME = timedelta(hours=1)
+GRAPHQL_PATH = "/graphql"
 
 
 @dataclass
@@ -117,6 +121,7 @@ class Simulator:
             StarletteRoute(path, self._endpoint(methods), methods=ALL_METHODS)
             for path, methods in by_path.items()
         ]
+        routes.append(StarletteRoute(GRAPHQL_PATH, self._graphql, methods=ALL_METHODS))
         self.router = Router(routes=[*control_routes(self), *routes], default=_not_found)
 
     # -- setup ------------------------------------------------------------------------------
@@ -228,6 +233,7 @@ class Simulator:
         fault: str | None = None,
         not_modified: bool = False,
         bucket: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         self.requests.append(
             {
@@ -239,6 +245,7 @@ class Simulator:
                 "fault": fault,
                 "bucket": bucket,
                 "at": self.config.clock().timestamp(),
+                **(extra or {}),
             }
         )
 
@@ -262,7 +269,7 @@ class Simulator:
 
         return endpoint
 
-    def _rate_headers(self, bucket: Bucket | None) -> dict[str, str]:
+    def _rate_headers(self, bucket: Bucket | None, resource: str = "core") -> dict[str, str]:
         if bucket is None:
             return {}
         return {
@@ -270,7 +277,7 @@ class Simulator:
             "x-ratelimit-remaining": str(bucket.remaining),
             "x-ratelimit-reset": str(bucket.reset),
             "x-ratelimit-used": str(bucket.used),
-            "x-ratelimit-resource": "core",
+            "x-ratelimit-resource": resource,
         }
 
     def _authenticate(self, request: Request, route: Route, ctx: Ctx) -> str:
@@ -297,8 +304,8 @@ class Simulator:
         ctx.credential = credential
         return credential.bucket
 
-    def _spend(self, route: Route, ctx: Ctx, bucket_key: str, request_id: str) -> Bucket:
-        """Apply the secondary and primary limits; raise their GitHub-shaped errors."""
+    def _secondary(self, bucket_key: str, request_id: str, resource: str = "core") -> None:
+        """The secondary limit, shared by REST and GraphQL as on GitHub."""
         retry_after = self.ratelimiter.secondary_retry_after()
         if retry_after is not None:
             raise ApiError(
@@ -309,9 +316,13 @@ class Simulator:
                 documentation_url=SECONDARY_DOC,
                 headers={
                     "retry-after": str(retry_after),
-                    **self._rate_headers(self.ratelimiter.bucket(bucket_key)),
+                    **self._rate_headers(self.ratelimiter.bucket(bucket_key), resource),
                 },
             )
+
+    def _spend(self, route: Route, ctx: Ctx, bucket_key: str, request_id: str) -> Bucket:
+        """Apply the secondary and primary limits; raise their GitHub-shaped errors."""
+        self._secondary(bucket_key, request_id)
         if not route.counts:
             return self.ratelimiter.bucket(bucket_key)
         bucket, allowed = self.ratelimiter.take(bucket_key)
@@ -390,6 +401,54 @@ class Simulator:
         self._log(scope, 200, bucket=bucket_key)
         return Response(content, 200, headers=headers, media_type="application/json; charset=utf-8")
 
+    async def _graphql(self, request: Request) -> Response:
+        """POST /graphql: auth, the shared secondary limit, query limits, points, execution."""
+        scope = request.scope
+        if request.method != "POST":
+            self._log(scope, 404)
+            return self._render(404, ApiError(404, "Not Found").body(), {})
+        ctx = Ctx(request=request, sim=self, base=self.base_for(request))
+        headers = {
+            "server": "github.com",
+            "x-github-media-type": "github.v4; format=json",
+            "x-github-request-id": f"{next(self._request_ids):08X}:SIM",
+        }
+        try:
+            user_key = self._authenticate(request, _GRAPHQL_ROUTE, ctx)
+            key = f"graphql:{user_key}"
+            self._secondary(key, headers["x-github-request-id"], "graphql")
+        except ApiError as exc:
+            self._log(scope, exc.status)
+            body = exc.body()
+            if exc.status == 401:
+                body["documentation_url"] = graphql_api.DOCS
+            return self._render(exc.status, body, {**headers, **exc.headers})
+        prepared = graphql_api.prepare(await request.body())
+        if isinstance(prepared, graphql_api.Refused):
+            headers.update(self._rate_headers(self.ratelimiter.bucket(key), "graphql"))
+            extra = {"operation": prepared.operation_name, "cost": 0}
+            extra["errors"] = prepared.error_types  # type: ignore[assignment]
+            self._log(scope, prepared.status, bucket=key, extra=extra)
+            return self._render(prepared.status, prepared.body, headers)
+        cost = prepared.analysis.cost
+        bucket, allowed = self.ratelimiter.take(key, cost)
+        headers.update(self._rate_headers(bucket, "graphql"))
+        log: dict[str, Any] = {"operation": prepared.operation_name, "cost": cost}
+        if not allowed:
+            self._log(scope, 200, bucket=key, extra={**log, "errors": ["RATE_LIMIT"]})
+            return self._render(200, graphql_api.rate_limited(_who(ctx)), headers)
+        budget = graphql_api.Budget(
+            limit=bucket.limit,
+            remaining=bucket.remaining,
+            used=bucket.used,
+            reset_iso=datetime.fromtimestamp(bucket.reset, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+        answer, types = graphql_api.run(
+            prepared, GraphQLCtx(self.state, ctx.base, ctx.credential), budget
+        )
+        self._log(scope, 200, bucket=key, extra={**log, "errors": types})
+        return self._render(200, answer, headers)
+
     def _not_modified(
         self,
         request: Request,
@@ -434,6 +493,14 @@ class Simulator:
         except ApiError:
             return None
         return self.etags.get(*found)
+
+
+async def _unrouted(ctx: Ctx) -> Result:
+    raise AssertionError("POST /graphql has an endpoint of its own")
+
+
+# GraphQL requests authenticate like REST routes (token or installation token).
+_GRAPHQL_ROUTE = Route("POST", GRAPHQL_PATH, _unrouted)
 
 
 async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:

@@ -72,12 +72,13 @@ class RateLimiter:
             found = self.buckets[key] = Bucket(self.limit, self.limit, now + self.window)
         return found
 
-    def take(self, key: str) -> tuple[Bucket, bool]:
-        """Spend one request from `key`'s budget; False when the budget was already empty."""
+    def take(self, key: str, amount: int = 1) -> tuple[Bucket, bool]:
+        """Spend `amount` (a request, or a GraphQL query's points) from `key`'s budget; False,
+        and nothing spent, when the budget cannot cover it."""
         found = self.bucket(key)
-        if found.remaining <= 0:
+        if found.remaining < amount or found.remaining <= 0:
             return found, False
-        found.remaining -= 1
+        found.remaining -= amount
         return found, True
 
     def refund(self, key: str) -> None:

@@ -84,7 +84,8 @@ async def rate_limit(ctx: Ctx) -> Result:
     bucket = ctx.sim.ratelimiter.bucket(key)
     core = ser.rate(bucket.limit, bucket.remaining, bucket.reset)
     other = ser.rate(30, 30, bucket.reset)
-    graphql = ser.rate(5000, 5000, bucket.reset)
+    points = ctx.sim.ratelimiter.bucket(f"graphql:{key}")  # the GraphQL API's own budget
+    graphql = ser.rate(points.limit, points.remaining, points.reset)
     body = {
         "resources": {
             "core": core,
