@@ -5,25 +5,35 @@ A delivery row is an ExternalWebhookDelivery: `spec.processing.phase` / `attempt
 `status` repeats the phase with a reason (why Ignored) and a normalized error (why Failed or
 DeadLettered). Every change to a delivery goes through `set_processing`.
 
-`process_deliveries` handles one batch for one binding. Each delivery is one transaction that
-locks its row, so two workers (or a retried activity) never process it twice: it normalizes
-the payload, upserts the projections (version-guarded: an older event changes nothing), tombstones
-deletions, records the ExternalSyncEvents and marks the delivery, all or nothing. A finished
+`process_deliveries` handles one batch for one binding, in one transaction when it can. It
+locks the batch's rows (in id order), so two workers (or a retried activity) never process a
+delivery twice; normalizes each payload; upserts the projections with one version-guarded
+statement per table (an older event changes nothing); tombstones deletions; records the
+ExternalSyncEvents with one insert; and marks every delivery, all or nothing. A finished
 delivery is skipped, which is what makes processing idempotent.
+
+Failure isolation: a delivery whose payload cannot be parsed or normalized (or that a fault
+hook refuses) fails alone, recorded in the same transaction before anything of it is written.
+A database error that is not a lost connection rolls the whole batch back, and the batch is
+then processed again one delivery per transaction (the original path), so only the delivery
+at fault is counted as failed. A lost connection fails the activity: Temporal retries it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Table
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio import activity
 
 from activities.deliveries_models import (
@@ -35,10 +45,11 @@ from activities.projection import Owner, project
 from providers.github import webhooks as github_webhooks
 from providers.github.mapping import MappingContext
 from resources.phases import DeliveryPhase, SyncEventPhase
-from store.aggregated import insert_aggregated
+from store.aggregated import column_values, insert_aggregated
 from store.conflicts import merge_incoming  # issue 5 (conflicts)
 from store.db import session_scope
-from store.models.aggregated import SyncEvent, WebhookDelivery
+from store.manifests import parse_manifest
+from store.models.aggregated import SyncEvent, WebhookDelivery, WebhookPayload
 from store.models.projections import (
     BranchProtection,
     Comment,
@@ -55,7 +66,9 @@ from store.models.projections import (
     Review,
 )
 from store.payloads import get_payload
-from store.upsert import UpsertOutcome, mark_deleted, upsert
+from store.upsert import UpsertOutcome, mark_deleted, upsert, upsert_many
+
+log = logging.getLogger("krate_sync.activities.deliveries")
 
 # Phases after which nothing more happens to a delivery unless an operator replays it.
 FINISHED = frozenset(
@@ -189,11 +202,149 @@ class DeliveryActivities:
     @activity.defn(name=PROCESS_DELIVERIES_ACTIVITY)
     def process_deliveries(self, input: ProcessDeliveriesInput) -> ProcessDeliveriesResult:
         result = ProcessDeliveriesResult()
-        for delivery_id in dict.fromkeys(input.delivery_ids):  # dedupe, keep order
+        ids = list(dict.fromkeys(input.delivery_ids))  # dedupe, keep order
+        if activity.in_activity():
+            activity.heartbeat(len(ids))
+        if self._process_batch(input, ids, result):
+            return result
+        for delivery_id in ids:  # the batch was rolled back: one transaction per delivery
             if activity.in_activity():
                 activity.heartbeat(delivery_id)
             self._process_one(input, delivery_id, result)
         return result
+
+    def _process_batch(
+        self, input: ProcessDeliveriesInput, ids: list[str], result: ProcessDeliveriesResult
+    ) -> bool:
+        """The whole batch in one transaction; False when it was rolled back (nothing of it
+        is stored, and `result` is untouched)."""
+        batch = ProcessDeliveriesResult()
+        try:
+            with session_scope(self.engine) as session:
+                self._apply_batch(session, input, ids, batch)
+        except (OperationalError, DBAPIError) as error:
+            if _is_transient(error):
+                raise  # the database is unreachable: Temporal retries the whole batch
+            failure: BaseException = error
+        except Exception as error:
+            failure = error
+        else:
+            _merge_results(result, batch)
+            return True
+        summary = normalized_error(failure)
+        log.warning(
+            "batch of %d rolled back (%s: %s); processing one by one",
+            len(ids),
+            summary["type"],
+            summary["message"][:200],
+        )
+        return False
+
+    def _apply_batch(
+        self,
+        session: Session,
+        input: ProcessDeliveriesInput,
+        ids: list[str],
+        result: ProcessDeliveriesResult,
+    ) -> None:
+        now = datetime.now(UTC)
+        statement = (
+            select(WebhookDelivery)
+            .where(
+                WebhookDelivery.org == input.org,
+                WebhookDelivery.provider_ref == input.provider,
+                col(WebhookDelivery.delivery_id).in_(ids),
+            )
+            .order_by(col(WebhookDelivery.id))  # one lock order for every worker
+            .with_for_update()
+        )
+        found = {row.delivery_id: row for row in session.exec(statement)}
+        rows: list[WebhookDelivery] = []
+        for delivery_id in ids:
+            row = found.get(delivery_id)
+            if row is None or DeliveryPhase(row.phase or "Queued") in FINISHED:
+                result.skipped += 1
+            else:
+                rows.append(row)
+        if not rows:
+            return
+        bodies: dict[str, bytes] = {}
+        if input.provider_type == "github":
+            digests = {r.payload_digest for r in rows if r.payload_digest is not None}
+            if digests:
+                payloads = session.exec(
+                    select(WebhookPayload).where(col(WebhookPayload.digest).in_(digests))
+                )
+                bodies = {p.digest: p.body for p in payloads}
+        plans: list[_Plan] = []
+        for row in rows:
+            try:
+                plans.append(self._plan(input, row, bodies, now))
+            except Exception as error:  # this delivery's own fault; nothing of it written yet
+                self._fail_row(input, row, error, result)
+        _write_plans(session, plans)
+        for plan in plans:
+            _finish(plan, now, result)
+
+    def _plan(
+        self,
+        input: ProcessDeliveriesInput,
+        row: WebhookDelivery,
+        bodies: Mapping[str, bytes],
+        now: datetime,
+    ) -> _Plan:
+        """What applying one delivery writes, computed without touching the database."""
+        plan = _Plan(row=row, attempts=(row.attempts or 0) + 1)
+        if input.provider_type != "github":
+            plan.ignored_reason = (
+                f"no webhook normalizer for provider type {input.provider_type!r} yet"
+            )
+            plan.skip_events = True
+            return plan
+        if row.payload_digest is None:
+            raise PayloadNotJson("the delivery has no stored payload")
+        body = bodies.get(row.payload_digest)
+        if body is None:
+            raise PayloadNotJson(f"payload {row.payload_digest} is missing from the store")
+        payload = parse_payload(body)
+        if self.fault is not None:
+            self.fault(row)
+        ctx = MappingContext(provider_ref=row.provider_ref, binding_ref=row.binding_ref)
+        plan.normalized = github_webhooks.normalize(
+            row.event_type, row.action, payload, ctx, received_at=row.received_at or now
+        )
+        plan.ignored_reason = plan.normalized.ignored_reason
+        owner = Owner(org=row.org, provider_ref=row.provider_ref, binding_ref=row.binding_ref)
+        for obj in plan.normalized.objects:
+            projected = project(obj, owner)
+            if projected is None:
+                continue  # a pull request reported as an issue: its PR row is the record
+            model, values = projected
+            plan.upserts.append((model, values, (_KIND_OF_TABLE[model], obj.external.native_id)))
+        for deletion in plan.normalized.deletions:
+            model = PROJECTION_BY_KIND[deletion.resource_kind]
+            identity = {"org": row.org, "provider_ref": row.provider_ref, **deletion.identity}
+            plan.deletions.append((model, identity, deletion.version))
+        return plan
+
+    def _fail_row(
+        self,
+        input: ProcessDeliveriesInput,
+        row: WebhookDelivery,
+        failure: BaseException,
+        result: ProcessDeliveriesResult,
+    ) -> None:
+        """Count a failed attempt on a locked row (as `_record_failure` does in its own
+        transaction)."""
+        error = normalized_error(failure)
+        attempts = (row.attempts or 0) + 1
+        if isinstance(failure, PayloadNotJson) or attempts >= input.max_attempts:
+            set_processing(row, DeliveryPhase.DEAD_LETTERED, attempts=attempts, error=error)
+            result.dead_lettered += 1
+            return
+        set_processing(row, DeliveryPhase.FAILED, attempts=attempts, error=error)
+        result.retry.append(row.delivery_id)
+        result.retry_attempts = max(result.retry_attempts, attempts)
 
     def _process_one(
         self, input: ProcessDeliveriesInput, delivery_id: str, result: ProcessDeliveriesResult
@@ -308,6 +459,138 @@ class DeliveryActivities:
             set_processing(row, DeliveryPhase.FAILED, attempts=attempts, error=error)
             result.retry.append(delivery_id)
             result.retry_attempts = max(result.retry_attempts, attempts)
+
+
+@dataclass
+class _Plan:
+    """One delivery of a batch: what it writes, and (after `_write_plans`) the outcomes."""
+
+    row: WebhookDelivery
+    attempts: int
+    normalized: github_webhooks.NormalizedDelivery | None = None
+    ignored_reason: str | None = None
+    skip_events: bool = False
+    upserts: list[tuple[type[Projection], dict[str, Any], tuple[str, str]]] = field(
+        default_factory=list
+    )
+    deletions: list[tuple[type[Projection], dict[str, Any], datetime | None]] = field(
+        default_factory=list
+    )
+    outcomes: dict[tuple[str, str], UpsertOutcome] = field(default_factory=dict)
+    event_refs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Round:
+    upserts: dict[type[Projection], list[tuple[int, tuple[str, str], dict[str, Any]]]] = field(
+        default_factory=dict
+    )
+    deletions: list[tuple[type[Projection], dict[str, Any], datetime | None]] = field(
+        default_factory=list
+    )
+
+
+def _identity_key(model: type[Projection], values: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (model, *(str(values.get(c)) for c in model.identity))
+
+
+def _write_plans(session: Session, plans: list[_Plan]) -> None:
+    """Apply the plans' projections as if one delivery after the other, in few statements.
+
+    The n-th write to one object (identity) of the batch goes into round n, so every round
+    touches each object at most once and the rounds keep the deliveries' order per object: an
+    object written twice sees both writes in delivery order, and the version guard decides as
+    it would one transaction per delivery. A round is one `merge_incoming` + `upsert_many` per
+    table, then its tombstones. With distinct objects (the usual case) there is one round.
+    """
+    rounds: list[_Round] = []
+    seen: dict[tuple[Any, ...], int] = {}
+
+    def round_for(key: tuple[Any, ...]) -> _Round:
+        index = seen.get(key, 0)
+        seen[key] = index + 1
+        while len(rounds) <= index:
+            rounds.append(_Round())
+        return rounds[index]
+
+    for position, plan in enumerate(plans):
+        for model, values, outcome_key in plan.upserts:
+            entries = round_for(_identity_key(model, values)).upserts.setdefault(model, [])
+            entries.append((position, outcome_key, values))
+        for model, identity, version in plan.deletions:
+            round_for(_identity_key(model, identity)).deletions.append((model, identity, version))
+    for current in rounds:
+        for model, entries in current.upserts.items():
+            # issue 5 (conflicts): pending local edits are merged three-way first.
+            merged = merge_incoming(session, model, [values for _, _, values in entries])
+            outcomes = upsert_many(session, model, merged)
+            for (position, outcome_key, _), outcome in zip(entries, outcomes, strict=True):
+                plans[position].outcomes[outcome_key] = outcome
+        for model, identity, version in current.deletions:
+            mark_deleted(session, model, identity, version=version)
+    events: list[dict[str, Any]] = []
+    for plan in plans:
+        plan_events = _event_rows(plan)
+        events.extend(plan_events)
+        plan.event_refs = [str(e["name"]) for e in plan_events]
+    if events:
+        session.execute(insert(_SYNC_EVENTS), events)
+
+
+_SYNC_EVENTS: Table = SyncEvent.__table__  # type: ignore[attr-defined]
+_SERVER_FILLED = frozenset({"id", "uid", "generation", "created_at", "updated_at"})
+_EVENT_COLUMNS = tuple(c.name for c in _SYNC_EVENTS.c if c.name not in _SERVER_FILLED)
+
+
+def _event_rows(plan: _Plan) -> list[dict[str, Any]]:
+    """The sync_events rows of one delivery (as `insert_aggregated` would store them)."""
+    normalized = plan.normalized
+    if normalized is None or plan.skip_events:
+        return []
+    row = plan.row
+    out: list[dict[str, Any]] = []
+    for index, draft in enumerate(normalized.events):
+        outcome = plan.outcomes.get((draft.resource_kind, draft.native_id))
+        if not draft.projected or normalized.ignored_reason is not None:
+            event_phase = SyncEventPhase.IGNORED
+        elif outcome == UpsertOutcome.STALE:
+            event_phase = SyncEventPhase.SUPERSEDED  # an older event after a newer one
+        else:
+            event_phase = SyncEventPhase.APPLIED
+        manifest = _event_manifest(row, f"{row.name}-{index}", draft, event_phase, outcome)
+        values = column_values(parse_manifest(manifest))
+        out.append({name: values.get(name) for name in _EVENT_COLUMNS})
+    return out
+
+
+def _finish(plan: _Plan, now: datetime, result: ProcessDeliveriesResult) -> None:
+    refs = plan.event_refs
+    if plan.ignored_reason is not None:
+        set_processing(
+            plan.row,
+            DeliveryPhase.IGNORED,
+            attempts=plan.attempts,
+            reason=plan.ignored_reason,
+            event_refs=refs if plan.normalized is not None else None,
+            now=now,
+        )
+        result.ignored += 1
+    else:
+        set_processing(
+            plan.row, DeliveryPhase.PROCESSED, attempts=plan.attempts, event_refs=refs, now=now
+        )
+        result.processed += 1
+    result.events += len(refs)
+
+
+def _merge_results(into: ProcessDeliveriesResult, part: ProcessDeliveriesResult) -> None:
+    into.processed += part.processed
+    into.ignored += part.ignored
+    into.dead_lettered += part.dead_lettered
+    into.skipped += part.skipped
+    into.events += part.events
+    into.retry.extend(part.retry)
+    into.retry_attempts = max(into.retry_attempts, part.retry_attempts)
 
 
 class PayloadNotJson(ValueError):

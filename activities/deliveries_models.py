@@ -14,12 +14,13 @@ from temporalio.common import RetryPolicy
 
 PROCESS_DELIVERIES_ACTIVITY = "process_deliveries"
 
-# How many deliveries one activity handles: big enough to amortise a Temporal round trip under
-# a burst, small enough that a batch finishes well inside its timeout.
-DELIVERY_BATCH_SIZE = 50
+# How many deliveries one activity handles: big enough to amortise a Temporal round trip (and
+# the activity's transaction) under a burst, small enough that a batch finishes well inside its
+# timeout (a few milliseconds of CPU per delivery).
+DELIVERY_BATCH_SIZE = 200
 # Processing attempts (counted on the delivery row) before a delivery is DeadLettered.
 MAX_DELIVERY_ATTEMPTS = 5
-# A batch is a few database transactions per delivery; a minute is generous.
+# A batch is one transaction (or, after a rollback, one per delivery); two minutes is generous.
 PROCESS_DELIVERIES_TIMEOUT = timedelta(minutes=2)
 # Retries cover the whole batch failing (database unreachable): deliveries already finished
 # are skipped on the retry, so retrying is safe. Per-delivery failures are counted on the row
@@ -38,6 +39,13 @@ class NewDeliveryInput(BaseModel):
     """The `new_delivery` signal: only the provider's delivery id (unique per org+provider)."""
 
     delivery_id: str
+
+
+class NewDeliveriesInput(BaseModel):
+    """The `new_deliveries` signal: the ids the ingress stored for one binding in one window
+    (ids only, as for `new_delivery`)."""
+
+    delivery_ids: list[str]
 
 
 class ProcessDeliveriesInput(BaseModel):

@@ -7,17 +7,21 @@ Processes (2 cores shared by all of them):
 
 - the Temporal dev server, and a worker process running BindingSyncWorkflow with the real
   `process_deliveries` (bench/_webhook_worker.py; backfill reports every scope empty);
-- the real ingress, `python -m ingress` (uvicorn), on a scratch database holding a GitHub
-  provider with a webhook secret file and a binding for the payloads' repository;
-- the bare receiver (bench/_bare_receiver.py): verify the signature, insert payload + delivery
-  row in one transaction, answer; same uvicorn options, same database;
+- the real ingress, `python -m ingress` (uvicorn, uvloop, httptools), on a scratch database
+  holding a GitHub provider with a webhook secret file and a binding for the payloads'
+  repository;
+- the bare receiver (bench/_bare_receiver.py): verify the signature, store payload + delivery
+  row durably through the ingress's own group-commit writer, answer; served the same way, on a
+  scratch database of its own on the same server (the ingress's sweeper must not touch its
+  rows);
 - the load generator (bench/_loadgen.py), open loop: request i is due at i / rate seconds and
   its latency runs from that due time, so a slow answer never lowers the offered rate.
 
 Phases: a short warm-up of each receiver (not measured), the bare receiver for --seconds, then
 the ingress for --seconds; then we wait (bounded) until the workflow has processed the
 deliveries and read each delivery row's phase and update time: projection latency is that
-time minus the delivery's due time. `ack_cost_ratio` = ingress p99 ÷ bare p99.
+time minus the delivery's due time. `ack_cost_ratio` = ingress p99 ÷ bare p99. The JSON
+also has the CPU each process used per delivery (`cpu_ms_per_delivery`), for each phase.
 """
 
 from __future__ import annotations
@@ -166,6 +170,7 @@ def latency_summary(result: dict[str, Any], rate: float) -> dict[str, Any]:
         "max_ms": _common.rounded(max(latencies, default=None) if latencies else None),
         "send_lag_p99_ms": _common.rounded(result.get("send_lag_p99_ms")),
         "connections": result.get("connections"),
+        "errors": result.get("errors", {}),
     }
 
 
@@ -229,7 +234,11 @@ async def run(
         secret_file.write_text(SECRET + "\n")
         template_file, repository, source = template(tmp)
         payload_bytes = template_file.stat().st_size if template_file else None
-        with _common.postgres_server() as server, _common.scratch_database(server) as db:
+        with (
+            _common.postgres_server() as server,
+            _common.scratch_database(server) as db,
+            _common.scratch_database(server) as bare_db,
+        ):
             apply(db, manifests(repository))
             env = await _common.start_dev_server()
             try:
@@ -248,7 +257,7 @@ async def run(
                         env=krate_env,
                         name="worker",
                         log_path=tmp / "worker.log",
-                    ),
+                    ) as worker_proc,
                     _common.child(
                         ["-m", "bench._ingress_traced" if traced else "ingress"],
                         env={
@@ -259,15 +268,27 @@ async def run(
                         ready_url=f"http://127.0.0.1:{ingress_port}/healthz",
                         name="ingress",
                         log_path=tmp / "ingress.log",
-                    ),
+                    ) as ingress_proc,
+                    # A database of its own on the same server: the ingress's sweeper must not
+                    # find (and settle) the bare receiver's rows while either is measured.
                     _common.child(
                         ["-m", "bench._bare_receiver", "--port", str(bare_port)],
-                        env={**krate_env, "BENCH_WEBHOOK_SECRET": SECRET},
+                        env={
+                            **krate_env,
+                            "KRATE_DATABASE_URL": bare_db,
+                            "BENCH_WEBHOOK_SECRET": SECRET,
+                        },
                         ready_url=f"http://127.0.0.1:{bare_port}/healthz",
                         name="bare receiver",
                         log_path=tmp / "bare.log",
-                    ),
+                    ) as bare_proc,
                 ):
+                    meter = CpuMeter(
+                        [db, bare_db],
+                        ingress=ingress_proc.pid,
+                        worker=worker_proc.pid,
+                        bare=bare_proc.pid,
+                    )
                     _wait_for_line(tmp / "worker.log", "worker ready", 60)
                     path = f"/webhooks/{ORG}/{PROVIDER}"
                     if warmup:
@@ -275,10 +296,13 @@ async def run(
                         for port in (bare_port, ingress_port):
                             load(port, path, 20, 2, tmp / "warm.json", template_file, repository)
                     _common.log(f"bare receiver: {rate}/s for {seconds} s")
+                    before_bare = meter.read()
                     bare = load(
                         bare_port, path, rate, seconds, tmp / "bare.json", template_file, repository
                     )
+                    bare_cpu = meter.since(before_bare)
                     _common.log(f"ingress: {rate}/s for {seconds} s")
+                    before_ingress = meter.read()
                     ingress = load(
                         ingress_port,
                         path,
@@ -293,6 +317,7 @@ async def run(
                     projection, phases, waited = projection_latencies(
                         db, due, timeout=max(60.0, 3 * seconds)
                     )
+                    ingress_cpu = meter.since(before_ingress)
                 if traced:
                     trace = trace_summary(tmp / "trace.json")
                 if logs is not None:
@@ -335,9 +360,78 @@ async def run(
         "delivery_phases": phases,
         "projection_wait_s": round(waited, 1),
         "ingress_trace": trace,
+        # CPU milliseconds each process used per delivery: the ingress phase through the end
+        # of projection, and the bare phase. `postgres` is the backends of this run's two
+        # databases, `postgres_background` the server's own processes (shared with anything
+        # else on the server), `others` everything else on the machine (other engineers' runs).
+        "cpu_ms_per_delivery": {
+            "ingress_run": _per_delivery(ingress_cpu, ing["sent"]),
+            "bare_run": _per_delivery(bare_cpu, bare_summary["sent"]),
+        },
+        "cpu_seconds": {"ingress_run": ingress_cpu, "bare_run": bare_cpu},
         "ingress_process": "bench._ingress_traced (steps timed)" if traced else "python -m ingress",
         "machine": _common.machine(),
     }
+
+
+class CpuMeter:
+    """CPU seconds used by our children, our Temporal dev server, the PostgreSQL backends of
+    our databases (plus the server's own background processes: WAL writer, checkpointer...),
+    the load generator, and by the whole machine, so what is left is everybody else's (other
+    engineers' test runs share the cores)."""
+
+    def __init__(self, databases: list[str], **pids: int) -> None:
+        import psutil
+
+        self.procs = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self.databases = [db.rsplit("/", 1)[-1].split("?", 1)[0] for db in databases]
+
+    def read(self) -> dict[str, float]:
+        import resource
+
+        import psutil
+
+        out: dict[str, float] = {}
+        for name, proc in self.procs.items():
+            times = proc.cpu_times()
+            out[name] = times.user + times.system
+        out["temporal"] = 0.0
+        out["postgres"] = 0.0
+        out["postgres_background"] = 0.0
+        for proc in psutil.Process().children(recursive=True):
+            try:
+                if proc.name() == "temporal":
+                    times = proc.cpu_times()
+                    out["temporal"] += times.user + times.system
+            except psutil.Error:
+                continue
+        for proc in psutil.process_iter(["name", "cmdline", "cpu_times"]):
+            times = proc.info["cpu_times"]
+            if times is None or proc.info["name"] not in ("postgres", "postmaster"):
+                continue
+            title = " ".join(proc.info["cmdline"] or [])
+            if any(db in title for db in self.databases):
+                out["postgres"] += times.user + times.system
+            elif not any(tag in title for tag in ("127.0.0.1(", "[local]", "::1(")):
+                out["postgres_background"] += times.user + times.system
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the finished load generators
+        out["loadgen"] = children.ru_utime + children.ru_stime
+        total = psutil.cpu_times()
+        out["machine"] = total.user + total.system + getattr(total, "softirq", 0.0)
+        return out
+
+    def since(self, before: dict[str, float]) -> dict[str, float]:
+        now = self.read()
+        used = {name: round(now[name] - before.get(name, 0.0), 2) for name in now}
+        ours = sum(v for k, v in used.items() if k != "machine")
+        used["others"] = round(max(0.0, used["machine"] - ours), 2)
+        return used
+
+
+def _per_delivery(cpu: dict[str, float], deliveries: int) -> dict[str, float]:
+    if not deliveries:
+        return {}
+    return {name: round(1000.0 * value / deliveries, 3) for name, value in cpu.items()}
 
 
 def copy_logs(source: Path, target: Path) -> None:

@@ -7,6 +7,7 @@ Kubernetes Secret, one directory per Secret).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -74,17 +75,24 @@ def find_binding(
     if repository is None:
         return None
     owner, _, name = repository.partition("/")
-    for binding in get_resources(session, "ExternalBackendBinding", provider.namespace):
+    bindings = get_resources(session, "ExternalBackendBinding", provider.namespace)
+    return bindings_by_repository(provider, bindings).get(binding_key(owner, name))
+
+
+def bindings_by_repository(
+    provider: ProviderInfo, bindings: Sequence[dict[str, Any]]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The provider's bindings by `binding_key` of their externalRef (the first one wins, in
+    the store's name order, as a linear search would find it)."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for binding in bindings:
         spec = binding["spec"]
         if spec.get("providerRef") != provider.name:
             continue
         ref = spec.get("externalRef") or {}
-        if (
-            str(ref.get("owner", "")).lower() == owner.lower()
-            and str(ref.get("repository", "")).lower() == name.lower()
-        ):
-            return binding
-    return None
+        key = binding_key(str(ref.get("owner", "")), str(ref.get("repository", "")))
+        found.setdefault(key, binding)
+    return found
 
 
 def load_binding(session: Session, org: str, name: str) -> dict[str, Any] | None:
@@ -99,15 +107,20 @@ def sync_config(
 
     Used as the start input of signal-with-start; a running workflow keeps its own config.
     """
+    policies = get_resources(session, "ExternalBackendSyncPolicy", provider.namespace)
+    return plan_config(provider, binding, policies)
+
+
+def plan_config(
+    provider: ProviderInfo, binding: dict[str, Any], policies: Sequence[dict[str, Any]]
+) -> BindingSyncConfig:
+    """`sync_config` without the database: `policies` are the namespace's sync policies (the
+    first one naming the provider applies)."""
     from resources.loader import manifest_from_dict
     from starter.reconcile import plan_binding
 
     policy = next(
-        (
-            doc
-            for doc in get_resources(session, "ExternalBackendSyncPolicy", provider.namespace)
-            if doc["spec"].get("providerRef") == provider.name
-        ),
+        (doc for doc in policies if doc["spec"].get("providerRef") == provider.name),
         None,
     )
     typed_binding = manifest_from_dict(binding, source="stored").model
@@ -123,6 +136,11 @@ def sync_config(
         generation=int(binding["metadata"].get("generation") or 1),
     )
     return plan.config
+
+
+def binding_key(owner: str, repository: str) -> tuple[str, str]:
+    """How bindings are matched to a payload's repository: case-insensitively, as GitHub does."""
+    return owner.lower(), repository.lower()
 
 
 # -------------------------------------------------------------------------------- secrets
@@ -141,6 +159,26 @@ def read_secret(secrets_dir: Path, namespace: str, ref: dict[str, Any]) -> str:
         return require_key(read_values(secrets_dir, secret), str(key), secret, secrets_dir)
     except ConfigurationError as error:
         raise SecretUnavailable(str(error)) from None
+
+
+def secret_files(secrets_dir: Path, provider: ProviderInfo) -> list[Path]:
+    """The files `secret_set` reads (current, then previous), for change detection."""
+    from activities.secrets import ConfigurationError, SecretRef, secret_path
+
+    files: list[Path] = []
+    for field_name in ("secretRef", "previousSecretRef"):
+        ref = provider.webhook.get(field_name) or {}
+        name, key = ref.get("name"), ref.get("key")
+        if not name or not key:
+            continue
+        namespace = str(ref.get("namespace") or provider.namespace)
+        try:
+            files.append(
+                secret_path(secrets_dir, SecretRef(namespace=namespace, name=str(name))) / str(key)
+            )
+        except ConfigurationError:  # an unsafe name: secret_set refuses it with its message
+            continue
+    return files
 
 
 def secret_set(secrets_dir: Path, provider: ProviderInfo) -> SecretSet:

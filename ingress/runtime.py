@@ -1,6 +1,7 @@
 """Per-app dependencies of the webhook receiver and the API: the engine, the Temporal signaler,
-the API tokens and the background sweeper. Built on first use, so importing or creating the app
-connects to nothing (the app factory belongs to another module)."""
+the API tokens, the config cache, the group-commit writer, the signal batcher and the
+background sweeper. Built on first use, so importing or creating the app connects to nothing
+(the app factory belongs to another module)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from sqlalchemy import Engine
 from starlette.applications import Starlette
 
 from ingress.auth import TokenStore, load_token_store
-from ingress.signaler import WorkflowSignaler
+from ingress.cache import DEFAULT_TTL, ConfigCache
+from ingress.signaler import SIGNAL_WINDOW, SignalBatcher, WorkflowSignaler
+from ingress.writer import DEFAULT_LINGER, DEFAULT_MAX_BATCH, GroupCommitWriter
 from settings import Settings
 from store.db import make_engine
 
@@ -28,7 +31,28 @@ class Runtime:
     tokens: TokenStore
     sweeper_interval: float = 5.0
     start_sweeper: bool = True
+    config_ttl: float = DEFAULT_TTL
+    commit_linger: float = DEFAULT_LINGER
+    commit_max_batch: int = DEFAULT_MAX_BATCH
+    signal_window: float = SIGNAL_WINDOW
+    # How long closing waits for queued writes and signals before it gives up on them.
+    drain_timeout: float = 10.0
+    configs: ConfigCache = field(init=False, repr=False)
+    writer: GroupCommitWriter = field(init=False, repr=False)
+    signals: SignalBatcher = field(init=False, repr=False)
     _sweeper: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.configs = ConfigCache(self.engine, self.settings.secrets_dir, ttl=self.config_ttl)
+        self.writer = GroupCommitWriter(
+            self.engine, max_batch=self.commit_max_batch, linger=self.commit_linger
+        )
+        self.signals = SignalBatcher(self.signaler, self._mark, window=self.signal_window)
+
+    async def _mark(self, org: str, provider: str, delivery_ids: list[str]) -> None:
+        from ingress.webhooks import mark_signaled
+
+        await asyncio.to_thread(mark_signaled, self.engine, org, provider, delivery_ids)
 
     def ensure_sweeper(self) -> None:
         """Start the background sweeper once, on the running loop (the first request's)."""
@@ -41,6 +65,10 @@ class Runtime:
         )
 
     async def close(self) -> None:
+        """Answer the requests waiting for a commit, send the signals collected so far (both
+        bounded by `drain_timeout`), then stop the sweeper and release the connections."""
+        await self.writer.close(self.drain_timeout)
+        await self.signals.close(self.drain_timeout)
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

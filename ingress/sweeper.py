@@ -1,8 +1,9 @@
 """The sweeper: signals deliveries that are `Queued` but that no workflow was told about.
 
 That happens when Temporal was down as the delivery arrived (the ingress answered 202 anyway,
-the row being durable), or when a signalled workflow was terminated before processing it. It
-runs as a background task of the ingress app, and on its own: `python -m ingress.sweeper`.
+the row being durable), when the ingress stopped between the commit and its batched signal,
+or when a signalled workflow was terminated before processing it. It runs as a background task
+of the ingress app, and on its own: `python -m ingress.sweeper`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from activities.deliveries import set_processing
 from ingress.lookup import load_binding, load_provider, sync_config
-from ingress.signaler import TemporalUnavailable, WorkflowSignaler
+from ingress.signaler import MAX_IDS_PER_SIGNAL, TemporalUnavailable, WorkflowSignaler
 from resources.phases import DeliveryPhase
 from store.db import session_scope
 from store.models.aggregated import WebhookDelivery
@@ -47,7 +48,12 @@ def due_deliveries(
     now = now or datetime.now(UTC)
     signaled_at = cast(col(WebhookDelivery.status_extra)["signaledAt"].astext, String)
     statement = (
-        select(WebhookDelivery)
+        select(
+            WebhookDelivery.org,
+            WebhookDelivery.provider_ref,
+            WebhookDelivery.binding_ref,
+            WebhookDelivery.delivery_id,
+        )
         .where(
             WebhookDelivery.phase == DeliveryPhase.QUEUED.value,
             col(WebhookDelivery.received_at) < now - grace,
@@ -61,8 +67,8 @@ def due_deliveries(
     )
     with session_scope(engine) as session:
         return [
-            (row.org, row.provider_ref, row.binding_ref, row.delivery_id)
-            for row in session.exec(statement)
+            (org, provider, binding, delivery_id)
+            for org, provider, binding, delivery_id in session.exec(statement)
         ]
 
 
@@ -83,12 +89,25 @@ def _configs(
 
 
 def _ignore_orphans(engine: Engine, orphans: list[tuple[str, str, str]]) -> None:
-    from activities.deliveries import find_delivery
-
+    """Mark Queued deliveries whose binding or provider is gone `Ignored`: one locked read per
+    (org, provider), not one per delivery."""
+    by_provider: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for org, provider, delivery_id in orphans:
+        by_provider[(org, provider)].append(delivery_id)
     with session_scope(engine) as session:
-        for org, provider, delivery_id in orphans:
-            row = find_delivery(session, org, provider, delivery_id, lock=True)
-            if row is not None and row.phase == DeliveryPhase.QUEUED.value:
+        for (org, provider), ids in by_provider.items():
+            statement = (
+                select(WebhookDelivery)
+                .where(
+                    WebhookDelivery.org == org,
+                    WebhookDelivery.provider_ref == provider,
+                    col(WebhookDelivery.delivery_id).in_(ids),
+                    WebhookDelivery.phase == DeliveryPhase.QUEUED.value,
+                )
+                .order_by(col(WebhookDelivery.id))
+                .with_for_update()
+            )
+            for row in session.exec(statement):
                 set_processing(
                     row,
                     DeliveryPhase.IGNORED,
@@ -98,31 +117,38 @@ def _ignore_orphans(engine: Engine, orphans: list[tuple[str, str, str]]) -> None
 
 
 async def sweep_once(engine: Engine, signaler: WorkflowSignaler) -> int:
-    """Signal every due delivery once; returns how many Temporal took."""
+    """Signal every due delivery once (one `new_deliveries` signal per binding, its ids marked
+    by one UPDATE); returns how many Temporal took."""
     from ingress.webhooks import mark_signaled
 
     due = await run_in_threadpool(due_deliveries, engine)
     if not due:
         return 0
     configs = await run_in_threadpool(_configs, engine, due)
-    signaled: dict[tuple[str, str], list[str]] = defaultdict(list)
+    by_binding: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     orphans: list[tuple[str, str, str]] = []
     for org, provider, binding, delivery_id in due:
-        config = configs.get((org, provider, binding or ""))
-        if config is None:
+        key = (org, provider, binding or "")
+        if configs.get(key) is None:
             orphans.append((org, provider, delivery_id))
             continue
+        by_binding[key].append(delivery_id)
+    signaled = 0
+    for key, ids in by_binding.items():
+        config = configs[key]
+        assert config is not None
         try:
-            await signaler.signal_delivery(config, delivery_id)
+            for start in range(0, len(ids), MAX_IDS_PER_SIGNAL):
+                chunk = ids[start : start + MAX_IDS_PER_SIGNAL]
+                await signaler.signal_deliveries(config, chunk)
+                await run_in_threadpool(mark_signaled, engine, key[0], key[1], chunk)
+                signaled += len(chunk)
         except TemporalUnavailable as error:
             log.info("sweeper: Temporal still unavailable (%s); will retry", error)
             break
-        signaled[(org, provider)].append(delivery_id)
-    for (org, provider), ids in signaled.items():
-        await run_in_threadpool(mark_signaled, engine, org, provider, ids)
     if orphans:
         await run_in_threadpool(_ignore_orphans, engine, orphans)
-    return sum(len(ids) for ids in signaled.values())
+    return signaled
 
 
 async def run_sweeper(engine: Engine, signaler: WorkflowSignaler, *, interval: float = 5.0) -> None:

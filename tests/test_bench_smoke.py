@@ -58,7 +58,10 @@ def test_backfill_benchmark_prints_its_json(server_url: str) -> None:
     assert result["projections_match"] is True
     assert not result["scope_errors"]
     assert 0 <= result["incremental_304_ratio"] <= 1
-    assert set(result["requests_breakdown"]) == {"listings", "reviews", "jobs"}
+    assert set(result["requests_breakdown"]) == {"listings", "graphql", "reviews", "jobs"}
+    # Reviews and jobs come through GraphQL: no REST read per pull request or per run.
+    assert result["requests_breakdown"]["reviews"] == result["requests_breakdown"]["jobs"] == 0
+    assert result["graphql_operations"].get("KratePullRequests", 0) > 0
     assert isinstance(result["seed"], dict)
 
 

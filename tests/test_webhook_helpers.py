@@ -158,9 +158,12 @@ async def ingress(
     task_queue: str = "unused",
     temporal_address: str = "127.0.0.1:1",
     tokens: TokenStore | None = None,
+    signaler: WorkflowSignaler | None = None,
+    **runtime_options: Any,
 ) -> AsyncIterator[Ingress]:
     """The real ingress app over ASGI, its database the test one; `client` None makes a
-    signaler that connects to `temporal_address` (a closed port: Temporal down)."""
+    signaler that connects to `temporal_address` (a closed port: Temporal down).
+    `runtime_options` tune the Runtime (cache TTL, commit linger, signal window...)."""
     secrets_dir = tmp_path / "secrets"
     write_secrets(secrets_dir)
     settings = Settings(
@@ -174,12 +177,13 @@ async def ingress(
     rt = Runtime(
         settings=settings,
         engine=engine,
-        signaler=WorkflowSignaler(settings, client=client),
+        signaler=signaler or WorkflowSignaler(settings, client=client),
         tokens=tokens
         or parse_tokens(
             {"tokens": [{"name": role, "token": t, "role": role} for t, role in TOKENS.items()]}
         ),
         start_sweeper=False,
+        **runtime_options,
     )
     app.state.krate_runtime = rt
     transport = httpx.ASGITransport(app=app)

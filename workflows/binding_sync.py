@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         PROCESS_DELIVERIES_ACTIVITY,
         PROCESS_DELIVERIES_RETRY,
         PROCESS_DELIVERIES_TIMEOUT,
+        NewDeliveriesInput,
         NewDeliveryInput,
         ProcessDeliveriesInput,
         ProcessDeliveriesResult,
@@ -56,8 +57,7 @@ BACKFILL_PAGE_HEARTBEAT = timedelta(seconds=30)
 INTERFACE_KINDS: dict[str, tuple[str, ...]] = {
     "gitForge": (
         "Repository",
-        "PullRequest",
-        "Review",
+        "PullRequest",  # with their reviews
         "GitRef",
         "DeployKey",
         "RepositoryPermission",
@@ -229,6 +229,8 @@ class BindingSyncWorkflow:
         self._batch_running = False
         self._stopping = False
         self._mirror_due = True  # the first status goes to Postgres at once
+        # Membership index of pending_deliveries (the list is the state; this is derived).
+        self._queued: set[str] = set(self._state.pending_deliveries)
 
     # ----------------------------------------------------------------------------- run loop
 
@@ -441,6 +443,7 @@ class BindingSyncWorkflow:
             if not self._state.pending_deliveries:
                 # Failed deliveries whose retry time has come go back in the queue.
                 self._state.pending_deliveries = self._state.retry_deliveries
+                self._queued = set(self._state.pending_deliveries)
                 self._state.retry_deliveries = []
                 self._state.retry_deliveries_at = None
             await self._delivery_batch()
@@ -477,6 +480,7 @@ class BindingSyncWorkflow:
         self._state.pending_deliveries = [
             i for i in self._state.pending_deliveries if i not in done
         ]
+        self._queued -= done
         if result is None:
             return
         self._state.delivery_batches += 1
@@ -553,9 +557,21 @@ class BindingSyncWorkflow:
 
     @workflow.signal
     def new_delivery(self, input: NewDeliveryInput) -> None:
-        """A webhook delivery was stored: queue its id (a repeated signal queues it once)."""
-        if input.delivery_id not in self._state.pending_deliveries:
-            self._state.pending_deliveries.append(input.delivery_id)
+        """A webhook delivery was stored: queue its id (a repeated signal queues it once).
+        Kept for running workflows and older senders; the ingress sends `new_deliveries`."""
+        self._queue_delivery(input.delivery_id)
+
+    @workflow.signal
+    def new_deliveries(self, input: NewDeliveriesInput) -> None:
+        """Webhook deliveries stored for this binding in one window of the ingress: queue
+        their ids in order (each once, however often it is signalled)."""
+        for delivery_id in input.delivery_ids:
+            self._queue_delivery(delivery_id)
+
+    def _queue_delivery(self, delivery_id: str) -> None:
+        if delivery_id not in self._queued:
+            self._queued.add(delivery_id)
+            self._state.pending_deliveries.append(delivery_id)
 
     @workflow.signal
     def full_resync_completed(self, summary: FullResyncSummary) -> None:
