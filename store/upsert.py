@@ -23,8 +23,10 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     Table,
     and_,
+    bindparam,
     case,
     func,
     literal_column,
@@ -34,7 +36,10 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    column as sql_column,
+)
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Session
 
 from store.models.projections import Projection
@@ -255,6 +260,20 @@ def _stale(incoming: datetime | None, stored: datetime | None) -> bool:
     return stored is not None and (incoming is None or incoming < stored)
 
 
+def _incoming(table: Table, columns: tuple[str, ...]) -> Select[Any]:
+    """The page's rows as a relation: `jsonb_to_recordset(:incoming) AS incoming(col type, ...)`.
+
+    One JSON parameter instead of a VALUES list keeps the statement's shape the same for every
+    page of a table and column set, so SQLAlchemy compiles it once and caches it (a multi-row
+    VALUES insert cannot be cached: compiling it cost most of an upsert)."""
+    record = (
+        func.jsonb_to_recordset(bindparam("incoming", type_=JSONB))
+        .table_valued(*(sql_column(c, table.c[c].type) for c in columns))
+        .render_derived(name="incoming", with_types=True)
+    )
+    return select(*(record.c[c] for c in columns))
+
+
 def _execute(
     session: Session, model: type[Projection], rows: list[dict[str, Any]]
 ) -> dict[tuple[str, ...], UpsertOutcome]:
@@ -276,7 +295,7 @@ def _execute(
     if VERSION not in written:
         written.append(VERSION)  # compared even when the rows carry none (NULL)
 
-    statement = insert(table).values(rows)
+    statement = insert(table).from_select(list(rows[0]), _incoming(table, tuple(rows[0])))
     excluded = statement.excluded
     stored = table.c[VERSION]
     incoming = excluded[VERSION]
@@ -315,7 +334,8 @@ def _execute(
             changed.label("changed"),
         ).select_from(
             upserted.outerjoin(prior, and_(*(upserted.c[c] == prior.c[c] for c in identity)))
-        )
+        ),
+        {"incoming": rows},
     )
     by_key = {_key(row, identity): row for row in rows}
     outcomes: dict[tuple[str, ...], UpsertOutcome] = {}
