@@ -122,6 +122,21 @@ class Stored:
     reason: str | None = None
 
 
+def _source_labels(
+    provider: ProviderInfo, event: str, repository: str | None
+) -> tuple[str, str, dict[str, str], list[str]]:
+    """(owner, repository, labels, interface hints) of a delivery, for its manifest and row."""
+    owner, _, repo = (repository or "").partition("/")
+    labels = {"krate.a5c.ai/org": provider.org, "krate.a5c.ai/provider": provider.name}
+    hints: list[str] = list(interface_hints(event)) if provider.provider_type == "github" else []
+    if hints:
+        labels["krate.a5c.ai/interface"] = hints[0]
+    if repo:
+        labels["krate.a5c.ai/repository"] = repo
+        labels["krate.a5c.ai/external-owner"] = owner
+    return owner, repo, labels, hints
+
+
 def _manifest(
     provider: ProviderInfo,
     *,
@@ -138,14 +153,7 @@ def _manifest(
     status: dict[str, Any],
     extra_spec: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    owner, _, repo = (repository or "").partition("/")
-    labels = {"krate.a5c.ai/org": provider.org, "krate.a5c.ai/provider": provider.name}
-    hints = interface_hints(event) if provider.provider_type == "github" else []
-    if hints:
-        labels["krate.a5c.ai/interface"] = hints[0]
-    if repo:
-        labels["krate.a5c.ai/repository"] = repo
-        labels["krate.a5c.ai/external-owner"] = owner
+    owner, repo, labels, hints = _source_labels(provider, event, repository)
     spec: dict[str, Any] = {
         "organizationRef": provider.org,
         "providerRef": provider.name,
@@ -194,14 +202,7 @@ def row_values(
     manifest-to-row conversion deep-copies and re-validates the document, which cost about a
     tenth of the receiver's CPU per delivery.
     """
-    owner, _, repo = (repository or "").partition("/")
-    labels = {"krate.a5c.ai/org": provider.org, "krate.a5c.ai/provider": provider.name}
-    hints = interface_hints(event) if provider.provider_type == "github" else []
-    if hints:
-        labels["krate.a5c.ai/interface"] = hints[0]
-    if repo:
-        labels["krate.a5c.ai/repository"] = repo
-        labels["krate.a5c.ai/external-owner"] = owner
+    owner, repo, labels, hints = _source_labels(provider, event, repository)
     spec_extra: dict[str, Any] = {}
     if "error" in status:
         spec_extra["processing"] = {"lastError": "{type}: {message}".format(**status["error"])}

@@ -172,20 +172,26 @@ class GraphQLOperations(Operations):
         page.has_next, page.end_cursor = _page_info(conn)
         return page
 
-    async def _all_reviews(self, node: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
-        conn = node.get("reviews") or {}
+    async def _rest_of(
+        self, conn: dict[str, Any], node_id: Any, query: str, *path: str
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Every node of a nested connection: what came with the page, then follow-up queries
+        of `query` (variables id, after) read at `path`, at most MAX_FOLLOW_UPS of them."""
         found = _nodes(conn)
         has_next, after = _page_info(conn)
         requests = 0
         while has_next and requests < MAX_FOLLOW_UPS:
-            answer = await graphql.query(
-                self.client, MORE_REVIEWS, {"id": node.get("id"), "after": after}
-            )
+            answer = await graphql.query(self.client, query, {"id": node_id, "after": after})
             requests += 1
-            more = _connection(answer.data, "node", "reviews")
+            more = _connection(answer.data, *path)
             found.extend(_nodes(more))
             has_next, after = _page_info(more)
         return found, requests
+
+    async def _all_reviews(self, node: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+        return await self._rest_of(
+            node.get("reviews") or {}, node.get("id"), MORE_REVIEWS, "node", "reviews"
+        )
 
     async def graphql_jobs(
         self, repo: RepoRef, runs: Sequence[ExternalPipeline]
@@ -222,28 +228,9 @@ class GraphQLOperations(Operations):
     async def _all_check_runs(
         self, run_id: str, conn: dict[str, Any]
     ) -> tuple[list[dict[str, Any]], int]:
-        found = _nodes(conn)
-        has_next, after = _page_info(conn)
-        requests = 0
-        while has_next and requests < MAX_FOLLOW_UPS:
-            answer = await graphql.query(self.client, MORE_JOBS, {"id": run_id, "after": after})
-            requests += 1
-            more = _connection(answer.data, "node", "checkSuite", "checkRuns")
-            found.extend(_nodes(more))
-            has_next, after = _page_info(more)
-        return found, requests
+        return await self._rest_of(conn, run_id, MORE_JOBS, "node", "checkSuite", "checkRuns")
 
     async def _all_steps(self, check: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
-        conn = check.get("steps") or {}
-        found = _nodes(conn)
-        has_next, after = _page_info(conn)
-        requests = 0
-        while has_next and requests < MAX_FOLLOW_UPS:
-            answer = await graphql.query(
-                self.client, MORE_STEPS, {"id": check.get("id"), "after": after}
-            )
-            requests += 1
-            more = _connection(answer.data, "node", "steps")
-            found.extend(_nodes(more))
-            has_next, after = _page_info(more)
-        return found, requests
+        return await self._rest_of(
+            check.get("steps") or {}, check.get("id"), MORE_STEPS, "node", "steps"
+        )
