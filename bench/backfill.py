@@ -41,6 +41,7 @@ if __package__ in (None, ""):
 import httpx
 
 from bench import _common
+from netports import free_port
 
 ORG = "bench"
 NAMESPACE = "krate-org-bench"
@@ -292,7 +293,7 @@ async def plain_path(
 
 async def run(objects: int, reviews_and_jobs: bool) -> dict[str, Any]:
     shape = seed_shape(objects, reviews_and_jobs=reviews_and_jobs)
-    port = _common.free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="krate-bench-") as tmp:
         secrets_dir = Path(tmp) / "secrets"

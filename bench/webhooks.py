@@ -42,6 +42,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import _common
+from netports import free_port
 
 ORG = "bench"
 NAMESPACE = "krate-org-bench"
@@ -250,7 +251,7 @@ async def run(
                     "KRATE_TASK_QUEUE": task_queue,
                     "KRATE_SECRETS_DIR": str(secrets_dir),
                 }
-                ingress_port, bare_port = _common.free_port(), _common.free_port()
+                ingress_port, bare_port = free_port(), free_port()
                 with (
                     _common.child(
                         ["-m", "bench._webhook_worker"],

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
+from netports import free_port
 from tests.helpers.cli import run_cli, run_script
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_usage_error_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -32,7 +25,7 @@ def test_unknown_kind_exits_1_and_lists_kinds(monkeypatch: pytest.MonkeyPatch) -
         monkeypatch,
         "get",
         "widgets",
-        env={"KRATE_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{_closed_port()}/x"},
+        env={"KRATE_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/x"},
     )
     assert result.code == 1
     assert "unknown resource type 'widgets'" in result.stderr
@@ -40,7 +33,7 @@ def test_unknown_kind_exits_1_and_lists_kinds(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_unreachable_database_exits_3(monkeypatch: pytest.MonkeyPatch) -> None:
-    port = _closed_port()
+    port = free_port()
     result = run_cli(
         monkeypatch,
         "get",
@@ -71,7 +64,7 @@ def test_unreachable_temporal_exits_3(monkeypatch: pytest.MonkeyPatch) -> None:
         "github-krate",
         "--org",
         "a5c",
-        env={"KRATE_TEMPORAL_ADDRESS": f"127.0.0.1:{_closed_port()}"},
+        env={"KRATE_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"},
     )
     assert result.code == 3
     assert "cannot reach Temporal" in result.stderr
@@ -85,7 +78,7 @@ def test_simulate_github_serves_the_rest_api() -> None:
 
     from tests.helpers.cli import console_script
 
-    port = _closed_port()
+    port = free_port()
     process = subprocess.Popen(
         [
             str(console_script()),

@@ -27,6 +27,7 @@ import pytest
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from netports import free_port
 from settings import Settings, libpq_url
 from starter.devstack import EXIT_CONFIG, child_env, redact_url, split_address
 from workflows.search_attributes import ALL_KEYS
@@ -34,13 +35,6 @@ from workflows.search_attributes import ALL_KEYS
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 120.0
 STOP_TIMEOUT = 90.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -101,7 +95,7 @@ class Ports:
 
 @pytest.fixture
 def ports() -> Ports:
-    return Ports(_free_port(), _free_port(), _free_port())
+    return Ports(free_port(), free_port(), free_port())
 
 
 @pytest.fixture
@@ -292,7 +286,7 @@ def test_demo_binds_the_simulator_and_backfills(
 ) -> None:
     """`krate-sync dev --demo`: seeded repositories bound, synced, visible from another shell."""
     state_dir = tmp_path / "state"
-    simulator = _free_port()
+    simulator = free_port()
     env = {**stack_env, "KRATE_DEMO_SIMULATOR_PORT": str(simulator)}
     stack = _start(env, started, "--demo")
     stack.wait_for("Ready.", READY_TIMEOUT)
@@ -374,7 +368,7 @@ async def test_readyz_not_ready_without_database() -> None:
 
 
 async def test_readyz_not_ready_when_unreachable() -> None:
-    response = await _probe(f"postgresql://postgres@127.0.0.1:{_free_port()}/krate", "/readyz")
+    response = await _probe(f"postgresql://postgres@127.0.0.1:{free_port()}/krate", "/readyz")
     assert response.status_code == 503
     assert response.json()["reason"].startswith("database unreachable"), response.text
 

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import text
 
+from netports import free_port
 from store.db import DatabaseUnreachable, make_engine, ping, session_scope
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_ping_reaches_the_test_database(database_url: str) -> None:
@@ -22,7 +16,7 @@ def test_ping_reaches_the_test_database(database_url: str) -> None:
 
 
 def test_ping_names_host_port_and_a_hint_when_nothing_listens() -> None:
-    port = _free_port()
+    port = free_port()
     with pytest.raises(DatabaseUnreachable) as caught:
         ping(f"postgresql://postgres@127.0.0.1:{port}/krate", timeout=2)
     error = caught.value

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -15,6 +14,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from temporalio import activity, workflow
+
+from netports import free_port
 
 # The workflow sandbox re-imports this module to validate EchoWorkflow: everything that is not
 # the workflow's own code passes through, and no module-level statement may touch the system.
@@ -273,9 +274,7 @@ async def test_python_m_worker_stops_cleanly_on_signal(
 async def test_unreachable_temporal_exits_3_with_one_line(
     processes: list[subprocess.Popen[str]],
 ) -> None:
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # a port nobody listens on
     settings = Settings(temporal_address=f"127.0.0.1:{port}")
     proc = _spawn(processes, [sys.executable, "-m", "worker"], settings)
     code = await _wait_exit(proc, 60)

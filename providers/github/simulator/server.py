@@ -3,7 +3,6 @@ real socket (dropped connections, a real client's connection pool)."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from typing import Any
 
 import uvicorn
 
+from netports import free_port
 from providers.github.simulator.app import AppConfig, Simulator, SimulatorConfig
 from providers.github.simulator.faults import FaultConfig
 from providers.github.simulator.seed import SeedConfig
@@ -101,13 +101,6 @@ def serve(
         lifespan="on",
         server_header=False,  # the simulator sends GitHub's own `server` header
     )
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
