@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     demo_simulator_port: int = Field(
         default=8787, description="Where `krate-sync dev --demo` serves its simulated GitHub."
     )
+    worker_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="How much the worker lowers its own CPU priority at start (0: not at all). "
+        "Where it shares CPUs with the ingress, webhook acknowledgements then go first and "
+        "projection uses the CPU left over; alone on its CPUs it changes nothing.",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -32,6 +32,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from settings import Settings, get_settings
+from starter.priority import lower_own_priority
 
 log = logging.getLogger("krate_sync.worker")
 
@@ -219,6 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.healthcheck:
             return EXIT_OK if asyncio.run(healthcheck(settings)) else EXIT_FAILURE
+        lower_own_priority(settings.worker_nice)  # before any thread starts
         asyncio.run(run_worker(settings))
     except TemporalUnreachable as err:
         print(f"krate-sync worker: {err}", file=sys.stderr)

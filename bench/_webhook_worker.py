@@ -5,7 +5,7 @@ a `backfill_page` that reports every scope empty: the benchmark's binding points
 repository no simulator serves, and backfill is not what it measures (bench/backfill.py is).
 `python -m worker` would also reconcile stored bindings and walk the provider.
 
-Environment: KRATE_DATABASE_URL, KRATE_TEMPORAL_ADDRESS, KRATE_TASK_QUEUE.
+Environment: KRATE_DATABASE_URL, KRATE_TEMPORAL_ADDRESS, KRATE_TASK_QUEUE, KRATE_WORKER_NICE.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from activities.backfill_models import BackfillPageInput, BackfillPageResult
 from activities.deliveries import DeliveryActivities
 from activities.sync_state import SyncStateActivities
 from settings import Settings
+from starter.priority import lower_own_priority
 from workflows.binding_sync import BindingSyncWorkflow
 
 
@@ -32,8 +33,7 @@ async def idle_backfill(input: BackfillPageInput) -> BackfillPageResult:
     return BackfillPageResult(cursor=input.cursor, done=True)
 
 
-async def main() -> None:
-    settings = Settings()
+async def main(settings: Settings) -> None:
     client = await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
@@ -59,4 +59,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    settings = Settings()
+    lower_own_priority(settings.worker_nice)  # as `python -m worker` does
+    asyncio.run(main(settings))

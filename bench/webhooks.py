@@ -418,7 +418,14 @@ class CpuMeter:
         children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the finished load generators
         out["loadgen"] = children.ru_utime + children.ru_stime
         total = psutil.cpu_times()
-        out["machine"] = total.user + total.system + getattr(total, "softirq", 0.0)
+        # `nice` is user time of processes running at a lowered priority (the worker's).
+        out["machine"] = (
+            total.user
+            + getattr(total, "nice", 0.0)
+            + total.system
+            + getattr(total, "irq", 0.0)
+            + getattr(total, "softirq", 0.0)
+        )
         return out
 
     def since(self, before: dict[str, float]) -> dict[str, float]:

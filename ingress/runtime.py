@@ -47,12 +47,7 @@ class Runtime:
         self.writer = GroupCommitWriter(
             self.engine, max_batch=self.commit_max_batch, linger=self.commit_linger
         )
-        self.signals = SignalBatcher(self.signaler, self._mark, window=self.signal_window)
-
-    async def _mark(self, org: str, provider: str, delivery_ids: list[str]) -> None:
-        from ingress.webhooks import mark_signaled
-
-        await asyncio.to_thread(mark_signaled, self.engine, org, provider, delivery_ids)
+        self.signals = SignalBatcher(self.signaler, window=self.signal_window)
 
     def ensure_sweeper(self) -> None:
         """Start the background sweeper once, on the running loop (the first request's)."""

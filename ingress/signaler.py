@@ -6,8 +6,9 @@ signals it later.
 
 `SignalBatcher` collects the ids stored for one binding over a short window (100 ms) and sends
 them in one `new_deliveries` signal-with-start: one Temporal RPC and one workflow task per
-window instead of per delivery. After Temporal took a batch, `status.signaledAt` is written for
-all its ids by one set-based UPDATE.
+window instead of per delivery. Nothing is written back to the rows: the sweeper tells a row
+the ingress never signalled from one still being processed by its age (see ingress/sweeper.py),
+which spares every delivery a row update on the way.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -108,14 +109,9 @@ class WorkflowSignaler:
             raise TemporalUnavailable(f"signal-with-start failed: {error}") from error
 
 
-Marker = Callable[[str, str, list[str]], Awaitable[None]]
-
-
 @dataclass
 class _Pending:
     config: BindingSyncConfig
-    org: str
-    provider: str
     since: float
     ids: list[str] = field(default_factory=list)
 
@@ -127,20 +123,17 @@ class SignalBatcher:
     grow instead of the number of concurrent calls.
 
     `add` never waits: the request that stored the delivery has already answered (or is about
-    to). `mark` records `signaledAt` for ids Temporal took; ids whose signal failed stay
-    unmarked and `Queued`, and the sweeper signals them.
+    to). Ids whose signal failed stay `Queued`, and the sweeper signals them.
     """
 
     def __init__(
         self,
         signaler: WorkflowSignaler,
-        mark: Marker,
         *,
         window: float = SIGNAL_WINDOW,
         max_ids: int = MAX_IDS_PER_SIGNAL,
     ) -> None:
         self.signaler = signaler
-        self.mark = mark
         self.window = window
         self.max_ids = max_ids
         self._pending: dict[str, _Pending] = {}
@@ -151,12 +144,12 @@ class SignalBatcher:
         self.signals = 0
         self.signalled_ids = 0
 
-    def add(self, config: BindingSyncConfig, org: str, provider: str, delivery_id: str) -> None:
+    def add(self, config: BindingSyncConfig, delivery_id: str) -> None:
         key = workflow_id(config.binding.org, config.binding.binding)
         pending = self._pending.get(key)
         if pending is None:
             loop = asyncio.get_running_loop()
-            pending = self._pending[key] = _Pending(config, org, provider, loop.time())
+            pending = self._pending[key] = _Pending(config, loop.time())
             if key not in self._in_flight:
                 self._spawn(self._flush_after(key, self.window))
         pending.ids.append(delivery_id)
@@ -197,10 +190,6 @@ class SignalBatcher:
             return
         self.signals += 1
         self.signalled_ids += len(ids)
-        try:
-            await self.mark(pending.org, pending.provider, ids)
-        except Exception as error:  # only bookkeeping: the sweeper re-signals, the workflow dedupes
-            log.info("could not record signaledAt: %s", error)
 
     async def flush(self) -> None:
         """Send everything collected so far and wait until nothing is in flight."""

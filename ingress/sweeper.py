@@ -1,4 +1,4 @@
-"""The sweeper: signals deliveries that are `Queued` but that no workflow was told about.
+"""The sweeper: signals deliveries that are `Queued` but that no workflow may have been told about.
 
 That happens when Temporal was down as the delivery arrived (the ingress answered 202 anyway,
 the row being durable), when the ingress stopped between the commit and its batched signal,
@@ -9,6 +9,7 @@ of the ingress app, and on its own: `python -m ingress.sweeper`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -28,8 +29,13 @@ from workflows.binding_sync import BindingSyncConfig
 
 log = logging.getLogger("krate_sync.ingress.sweeper")
 
-# Leave deliveries this young to the request that stored them (it may be signalling now).
-GRACE = timedelta(seconds=2)
+# The ingress signals every delivery it stores without noting that on the row (a row update per
+# delivery would cost more than the rare second signal). So a Queued row the sweeper has not
+# signalled is left alone while it is this young: its batched signal is on its way or taken and
+# the row is being processed. Older, it was either never signalled (Temporal down at receipt, the
+# ingress stopped first) or is still waiting in a long backlog; signalling it again is harmless,
+# the workflow queues an id once and the activity skips a finished delivery.
+GRACE = timedelta(seconds=30)
 # A delivery signalled this long ago and still Queued was lost by its workflow: signal again
 # (signal-with-start restarts a terminated workflow; the workflow dedupes ids).
 RESIGNAL_AFTER = timedelta(minutes=10)
@@ -116,12 +122,14 @@ def _ignore_orphans(engine: Engine, orphans: list[tuple[str, str, str]]) -> None
                 session.add(row)
 
 
-async def sweep_once(engine: Engine, signaler: WorkflowSignaler) -> int:
+async def sweep_once(
+    engine: Engine, signaler: WorkflowSignaler, *, grace: timedelta = GRACE
+) -> int:
     """Signal every due delivery once (one `new_deliveries` signal per binding, its ids marked
     by one UPDATE); returns how many Temporal took."""
     from ingress.webhooks import mark_signaled
 
-    due = await run_in_threadpool(due_deliveries, engine)
+    due = await run_in_threadpool(functools.partial(due_deliveries, engine, grace=grace))
     if not due:
         return 0
     configs = await run_in_threadpool(_configs, engine, due)

@@ -497,7 +497,7 @@ async def receive(request: Request) -> JSONResponse:
     # The row is durable: acknowledge now. The id joins its binding's next batched signal (normally
     # within 100 ms); one that does not get through leaves the row Queued for the
     # sweeper, so waiting for Temporal would only add its latency to every acknowledgement.
-    rt.signals.add(config, org, provider.name, outcome.delivery_id)
+    rt.signals.add(config, outcome.delivery_id)
     return JSONResponse(answer, status_code=202)
 
 

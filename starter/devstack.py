@@ -51,6 +51,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from settings import Settings, get_settings, libpq_url
 from starter import binaries
 from starter.connection import stack_file
+from starter.priority import lower_process_priority
 from workflows.search_attributes import ALL_KEYS, dev_server_flags
 
 EXIT_OK = 0
@@ -352,7 +353,11 @@ class DevStack:
             self.settings.temporal_namespace,
             *dev_server_flags(),
         ]
-        return await self.spawn(ChildSpec("temporal", argv), os.environ)
+        child = await self.spawn(ChildSpec("temporal", argv), os.environ)
+        # Temporal is on the way to projection, not to acknowledgement: like the worker, it
+        # yields the CPU to the ingress on this shared machine.
+        lower_process_priority(child.process.pid, self.settings.worker_nice)
+        return child
 
     async def wait_for_temporal(self, temporal: Child) -> Client:
         deadline = time.monotonic() + TEMPORAL_READY_TIMEOUT

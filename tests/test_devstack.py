@@ -150,6 +150,28 @@ def _stack_processes(stack: Stack, state_dir: Path) -> list[psutil.Process]:
     return list(found.values())
 
 
+def _priority_checks(stack: Stack, state_dir: Path) -> None:
+    """Background work runs at KRATE_WORKER_NICE (default 10) on every thread; the ingress,
+    which acknowledges, at the stack's own priority."""
+    base = psutil.Process(stack.process.pid).nice()
+    by_role: dict[str, psutil.Process] = {}
+    for proc in _stack_processes(stack, state_dir):
+        line = " ".join(proc.cmdline())
+        if "-m worker" in line:
+            by_role["worker"] = proc
+        elif "-m ingress" in line:
+            by_role["ingress"] = proc
+        elif proc.name() == "temporal":
+            by_role["temporal"] = proc
+    assert set(by_role) == {"worker", "ingress", "temporal"}
+    assert by_role["ingress"].nice() == base
+    expected = min(19, base + Settings.model_fields["worker_nice"].default)
+    for role in ("worker", "temporal"):
+        threads = [t.id for t in by_role[role].threads()]
+        assert threads, role
+        assert {os.getpriority(os.PRIO_PROCESS, tid) for tid in threads} == {expected}, role
+
+
 def _leftovers(processes: list[psutil.Process], state_dir: Path) -> list[str]:
     """Processes of the stack still alive: those seen while it ran, and any naming its state."""
     candidates = list(processes)
@@ -236,6 +258,7 @@ def test_dev_stack_starts_stops_cleanly_and_keeps_state(
         _database_checks(database_url, first_run=first_run)
         for log in ("temporal", "worker", "ingress"):
             assert (state_dir / "logs" / f"{log}.log").is_file()
+        _priority_checks(stack, state_dir)
         assert (state_dir / "temporal.db").is_file()
         assert json.loads((state_dir / "dev-stack.json").read_text())["ingress_url"] == (
             f"http://127.0.0.1:{ports.ingress}"

@@ -30,6 +30,20 @@ def test_migrated_database_matches_the_models(database_url: str) -> None:
     assert _tables(database_url) == {*metadata.tables, "alembic_version"}
 
 
+def test_payload_bodies_are_stored_with_lz4_where_the_server_has_it(database_url: str) -> None:
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        has_lz4 = conn.execute(
+            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+        ).fetchone()
+        method = conn.execute(
+            "SELECT attcompression FROM pg_attribute"
+            " WHERE attrelid = 'webhook_payloads'::regclass AND attname = 'body'"
+        ).fetchone()
+    assert has_lz4 is not None
+    assert method is not None
+    assert method[0] == ("l" if has_lz4[0] else "")
+
+
 def test_schema_check_notices_drift(postgres_server_url: str) -> None:
     with pg.fresh_database(postgres_server_url, migrate=True) as url:
         with psycopg.connect(libpq_url(url), autocommit=True) as conn:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,14 @@ from sqlmodel import func, select
 from temporalio.testing import WorkflowEnvironment
 
 from ingress.signaler import WorkflowSignaler
-from ingress.sweeper import GRACE, sweep_once
+from ingress.sweeper import GRACE, RESIGNAL_AFTER, due_deliveries, sweep_once
 from settings import Settings
 from store.db import make_engine, session_scope
 from store.models.aggregated import SyncEvent, WebhookDelivery
 from store.models.projections import Issue
 from tests.test_webhook_helpers import (
+    ORG,
+    PROVIDER,
     apply_all,
     binding_manifest,
     eventually,
@@ -97,6 +100,43 @@ async def test_batched_signals_reach_the_workflow_and_each_delivery_is_projected
         assert signals.signalled_ids == len(ids)  # duplicates are never signalled
         assert signals.signals < len(ids) / 5  # batched: a few signals carried them all
         _assert_projected_once(app.engine, ids)
+        # Signalling wrote nothing back to the rows; only the sweeper marks what it signals.
+        with session_scope(app.engine) as session:
+            rows = session.exec(
+                select(WebhookDelivery).where(WebhookDelivery.delivery_id.in_(ids))  # type: ignore[attr-defined]
+            ).all()
+        assert not [r for r in rows if "signaledAt" in r.status_extra]
+
+
+NO_GRACE = timedelta(0)
+
+
+async def test_the_sweeper_waits_out_its_grace_then_marks_what_it_signalled(
+    clean_database: str, tmp_path: Path
+) -> None:
+    """Rows the ingress stored (and may have signalled) are left alone for GRACE; after that
+    the sweeper signals them once and leaves them for RESIGNAL_AFTER."""
+    from ingress.webhooks import mark_signaled
+
+    apply_all(clean_database, [provider_manifest(), binding_manifest(*_repo())])
+    hanging = HangingSignaler(Settings(task_queue="nowhere"))
+    async with ingress(
+        clean_database, tmp_path, client=None, signaler=hanging, drain_timeout=0.1
+    ) as app:
+        ids = [str(uuid.uuid4()) for _ in range(3)]
+        for i, delivery_id in enumerate(ids):
+            assert (await app.post("issues", _issue(i), delivery_id=delivery_id)).status_code == 202
+        now = datetime.now(UTC)
+
+        def due(at: datetime) -> set[str]:
+            return {d for *_, d in due_deliveries(app.engine, now=at)} & set(ids)
+
+        assert due(now + GRACE - timedelta(seconds=1)) == set()
+        assert due(now + GRACE + timedelta(seconds=1)) == set(ids)
+        await asyncio.to_thread(mark_signaled, app.engine, ORG, PROVIDER, ids[:2])
+        later = datetime.now(UTC) + GRACE + timedelta(seconds=1)
+        assert due(later) == {ids[2]}
+        assert due(later + RESIGNAL_AFTER) == set(ids)
 
 
 class HangingSignaler(WorkflowSignaler):
@@ -141,8 +181,8 @@ async def test_a_stop_between_commit_and_signal_is_recovered_by_the_sweeper(
         async with ingress(
             clean_database, tmp_path, client=dev_server_env.client, task_queue=queue
         ) as up:
-            await asyncio.sleep(GRACE.total_seconds() + 0.2)
-            assert await sweep_once(up.engine, up.runtime.signaler) == len(ids)
+            # Without a grace: these rows are known never to have been signalled.
+            assert await sweep_once(up.engine, up.runtime.signaler, grace=NO_GRACE) == len(ids)
             await eventually(lambda: _all_processed(up.engine, ids), within=60)
             _assert_projected_once(up.engine, ids)
-            assert await sweep_once(up.engine, up.runtime.signaler) == 0
+            assert await sweep_once(up.engine, up.runtime.signaler, grace=NO_GRACE) == 0

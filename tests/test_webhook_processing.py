@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -153,15 +154,13 @@ async def test_temporal_down_at_receipt_then_the_sweeper_delivers(
         async with ingress(
             clean_database, tmp_path, client=dev_server_env.client, task_queue=queue
         ) as up:
-            import asyncio
-
-            await asyncio.sleep(2.1)  # past the sweeper's grace period
-            assert await sweep_once(up.engine, up.runtime.signaler) == 1
+            # No grace: the row is known never to have been signalled.
+            assert await sweep_once(up.engine, up.runtime.signaler, grace=timedelta(0)) == 1
             await eventually(lambda: _finished(up.engine, [delivery_id]))
             row = up.delivery(delivery_id)
             assert row is not None
             assert row.phase == "Processed"
-            assert await sweep_once(up.engine, up.runtime.signaler) == 0
+            assert await sweep_once(up.engine, up.runtime.signaler, grace=timedelta(0)) == 0
 
 
 async def test_dead_letter_replayed_after_fault_is_fixed_and_twice_is_once(
