@@ -12,7 +12,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /src
 # Only what the package needs: no .venv, .krate state, tests or benchmarks in the image.
 COPY pyproject.toml README.md ./
-COPY settings.py worker.py ./
+COPY settings.py worker.py netports.py ./
 COPY resources ./resources
 COPY store ./store
 COPY workflows ./workflows
