@@ -72,19 +72,24 @@ def fallback_payload(owner: str, name: str) -> dict[str, Any]:
 
 
 def build_requests(
-    template: dict[str, Any], count: int, secret: str, host: str, path: str
+    template: dict[str, Any],
+    count: int,
+    secret: str,
+    host: str,
+    path: str,
+    first: int = 100_000,
 ) -> list[tuple[str, bytes]]:
-    """`count` distinct deliveries (issue number, id and updated_at vary), signed, as raw
-    HTTP/1.1 requests."""
+    """`count` distinct deliveries (issue number, id and updated_at vary; numbers from `first`),
+    signed, as raw HTTP/1.1 requests."""
     base = datetime(2026, 11, 1, tzinfo=UTC)
     out: list[tuple[str, bytes]] = []
     for i in range(count):
         payload = copy.deepcopy(template)
         issue = payload["issue"]
-        number = 100_000 + i
+        number = first + i
         issue["number"] = number
-        issue["id"] = 9_000_000_000 + i
-        issue["updated_at"] = (base + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        issue["id"] = 9_000_000_000 + number
+        issue["updated_at"] = (base + timedelta(seconds=number)).strftime("%Y-%m-%dT%H:%M:%SZ")
         issue["title"] = f"benchmark issue {number}"
         body = json.dumps(payload).encode()
         delivery_id = str(uuid.uuid4())
@@ -167,7 +172,9 @@ def _template(args: argparse.Namespace) -> dict[str, Any]:
 
 async def run(args: argparse.Namespace, template: dict[str, Any]) -> dict[str, Any]:
     count = int(args.rate * args.seconds)
-    requests = build_requests(template, count, args.secret, f"127.0.0.1:{args.port}", args.path)
+    requests = build_requests(
+        template, count, args.secret, f"127.0.0.1:{args.port}", args.path, args.first_number
+    )
     pool = Pool("127.0.0.1", args.port, args.connections)
     loop = asyncio.get_running_loop()
     rows: list[list[Any]] = []
@@ -218,6 +225,9 @@ def main() -> None:
     parser.add_argument("--template", help="a JSON issues payload; default: a built-in one")
     parser.add_argument("--repository", default="Codertocat/Hello-World")
     parser.add_argument("--connections", type=int, default=200)
+    parser.add_argument(
+        "--first-number", type=int, default=100_000, help="issue number of the first delivery"
+    )
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     # uvloop, as the receivers use: the generator shares the two cores with what it measures,

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 from pydantic.alias_generators import to_camel
-from sqlalchemy import Table, event, select, tuple_
+from sqlalchemy import Table, event, select
 from sqlalchemy.orm import Session
 
 from store.aggregated import get_aggregated, insert_aggregated, manifest_from_row
@@ -37,6 +37,7 @@ from store.audit import record_audit
 from store.models.aggregated import SyncConflict
 from store.models.projections import Comment, Issue, Projection, PullRequest
 from store.resources import get_resources, set_status
+from store.upsert import matching_identities
 
 CONFLICT_KIND = "ExternalSyncConflict"
 VERSION = "external_updated_at"
@@ -432,15 +433,13 @@ def merge_incoming(
     keys = [tuple(r.get(c) for c in model.identity) for r in out]
     statement = (
         select(table)
-        .where(
-            tuple_(*[table.c[c] for c in model.identity]).in_(keys),
-            table.c.local_changes != {},
-        )
+        .where(matching_identities(table, model.identity), table.c.local_changes != {})
         .with_for_update()
     )
+    identities = [{c: r.get(c) for c in model.identity} for r in out]
     stored = {
         tuple(s._mapping[c] for c in model.identity): dict(s._mapping)
-        for s in session.execute(statement)
+        for s in session.execute(statement, {"identities": identities})
     }
     if not stored:
         return out

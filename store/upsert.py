@@ -25,6 +25,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     Table,
+    TableValuedAlias,
     and_,
     bindparam,
     case,
@@ -260,17 +261,36 @@ def _stale(incoming: datetime | None, stored: datetime | None) -> bool:
     return stored is not None and (incoming is None or incoming < stored)
 
 
-def _incoming(table: Table, columns: tuple[str, ...]) -> Select[Any]:
-    """The page's rows as a relation: `jsonb_to_recordset(:incoming) AS incoming(col type, ...)`.
+def rows_relation(
+    table: Table, columns: Sequence[str], *, parameter: str = "incoming", name: str = "incoming"
+) -> TableValuedAlias:
+    """Rows passed as one JSON parameter, as a relation of `table`'s column types:
+    `jsonb_to_recordset(:parameter) AS name(col type, ...)`.
 
-    One JSON parameter instead of a VALUES list keeps the statement's shape the same for every
-    page of a table and column set, so SQLAlchemy compiles it once and caches it (a multi-row
-    VALUES insert cannot be cached: compiling it cost most of an upsert)."""
-    record = (
-        func.jsonb_to_recordset(bindparam("incoming", type_=JSONB))
+    One JSON parameter instead of a VALUES list or an `IN (...)` list keeps the statement's text
+    the same whatever the number of rows, so SQLAlchemy compiles it once and the driver can
+    prepare it on the server (a multi-row VALUES insert was compiled again for every page, and
+    every new text is parsed and planned again by PostgreSQL)."""
+    return (
+        func.jsonb_to_recordset(bindparam(parameter, type_=JSONB))
         .table_valued(*(sql_column(c, table.c[c].type) for c in columns))
-        .render_derived(name="incoming", with_types=True)
+        .render_derived(name=name, with_types=True)
     )
+
+
+def matching_identities(
+    table: Table, identity: Sequence[str], *, parameter: str = "identities"
+) -> ColumnElement[bool]:
+    """`table`'s identity is one of the rows of JSON parameter `parameter` (a list of objects
+    holding the identity columns): an `IN` whose statement text never changes."""
+    keys = rows_relation(table, identity, parameter=parameter, name=f"{parameter}_keys")
+    listed = select(*(keys.c[c] for c in identity))
+    return tuple_(*(table.c[c] for c in identity)).in_(listed)
+
+
+def _incoming(table: Table, columns: tuple[str, ...]) -> Select[Any]:
+    """The page's rows as a relation (`rows_relation` of parameter `incoming`)."""
+    record = rows_relation(table, columns)
     return select(*(record.c[c] for c in columns))
 
 
@@ -279,7 +299,7 @@ def _execute(
 ) -> dict[tuple[str, ...], UpsertOutcome]:
     """One statement: read the stored versions, upsert, and report what happened to each row.
 
-    WITH prior AS (SELECT ... FROM t WHERE identity IN (...)),       -- the rows before
+    WITH prior AS (SELECT ... FROM t WHERE identity IN (<incoming>)), -- the rows before
          upserted AS (INSERT ... ON CONFLICT (identity) DO UPDATE SET
                         col = CASE WHEN <newer> THEN excluded.col ELSE t.col END, ...
                       RETURNING identity, written columns, xmax = 0 AS inserted)
@@ -317,10 +337,9 @@ def _execute(
         )
         .cte("upserted")
     )
-    keys = [tuple(row[c] for c in identity) for row in rows]
     prior = (
         select(*(table.c[c] for c in identity), *(table.c[c] for c in compared))
-        .where(tuple_(*(table.c[c] for c in identity)).in_(keys))
+        .where(matching_identities(table, identity, parameter="incoming"))
         .cte("prior")
     )
     changed = tuple_(*(prior.c[c] for c in compared)).is_distinct_from(
