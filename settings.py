@@ -7,6 +7,7 @@ and resource modules never do, so the Temporal sandbox never sees them.
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
@@ -32,6 +33,14 @@ def libpq_url(url: str) -> str:
     if not sep or scheme not in POSTGRES_SCHEMES:
         raise ValueError(f"database URL {url!r} is not a PostgreSQL URL")
     return f"postgresql://{rest}"
+
+
+class CpuPriority(StrEnum):
+    """How far background work yields the CPU (starter/priority.py)."""
+
+    NORMAL = "normal"
+    LOW = "low"
+    BACKGROUND = "background"
 
 
 class Settings(BaseSettings):
@@ -68,13 +77,12 @@ class Settings(BaseSettings):
     demo_simulator_port: int = Field(
         default=8787, description="Where `krate-sync dev --demo` serves its simulated GitHub."
     )
-    worker_nice: int = Field(
-        default=10,
-        ge=0,
-        le=19,
-        description="How much the worker lowers its own CPU priority at start (0: not at all). "
-        "Where it shares CPUs with the ingress, webhook acknowledgements then go first and "
-        "projection uses the CPU left over; alone on its CPUs it changes nothing.",
+    worker_priority: CpuPriority = Field(
+        default=CpuPriority.BACKGROUND,
+        description="CPU priority of the worker (and of the dev stack's Temporal server): "
+        "`background` runs it on the CPU the ingress leaves (Linux SCHED_IDLE), `low` at "
+        "niceness +10, `normal` unchanged. Webhook acknowledgements then go first where they "
+        "share CPUs; alone on its CPUs the worker runs as fast as ever.",
     )
 
     @field_validator("database_url")

@@ -220,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.healthcheck:
             return EXIT_OK if asyncio.run(healthcheck(settings)) else EXIT_FAILURE
-        lower_own_priority(settings.worker_nice)  # before any thread starts
+        lower_own_priority(settings.worker_priority)  # before any thread starts
         asyncio.run(run_worker(settings))
     except TemporalUnreachable as err:
         print(f"krate-sync worker: {err}", file=sys.stderr)

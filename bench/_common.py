@@ -178,12 +178,12 @@ async def start_dev_server() -> Any:
         ui=False,
         dev_server_log_level="error",
     )
-    # At the priority `krate-sync dev` gives it (KRATE_WORKER_NICE, as the worker's).
-    nice = Settings().worker_nice
+    # At the priority `krate-sync dev` gives it (KRATE_WORKER_PRIORITY, as the worker's).
+    priority = Settings().worker_priority
     for child in psutil.Process().children(recursive=True):
         with contextlib.suppress(psutil.Error):
             if child.name() == "temporal":
-                lower_process_priority(child.pid, nice)
+                lower_process_priority(child.pid, priority)
     return env
 
 

@@ -5,7 +5,7 @@ a `backfill_page` that reports every scope empty: the benchmark's binding points
 repository no simulator serves, and backfill is not what it measures (bench/backfill.py is).
 `python -m worker` would also reconcile stored bindings and walk the provider.
 
-Environment: KRATE_DATABASE_URL, KRATE_TEMPORAL_ADDRESS, KRATE_TASK_QUEUE, KRATE_WORKER_NICE.
+Environment: KRATE_DATABASE_URL, KRATE_TEMPORAL_ADDRESS, KRATE_TASK_QUEUE, KRATE_WORKER_PRIORITY.
 """
 
 from __future__ import annotations
@@ -60,5 +60,5 @@ async def main(settings: Settings) -> None:
 
 if __name__ == "__main__":
     settings = Settings()
-    lower_own_priority(settings.worker_nice)  # as `python -m worker` does
+    lower_own_priority(settings.worker_priority)  # as `python -m worker` does
     asyncio.run(main(settings))

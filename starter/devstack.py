@@ -356,7 +356,7 @@ class DevStack:
         child = await self.spawn(ChildSpec("temporal", argv), os.environ)
         # Temporal is on the way to projection, not to acknowledgement: like the worker, it
         # yields the CPU to the ingress on this shared machine.
-        lower_process_priority(child.process.pid, self.settings.worker_nice)
+        lower_process_priority(child.process.pid, self.settings.worker_priority)
         return child
 
     async def wait_for_temporal(self, temporal: Child) -> Client:

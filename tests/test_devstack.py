@@ -28,7 +28,7 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from netports import free_port
-from settings import Settings, libpq_url
+from settings import CpuPriority, Settings, libpq_url
 from starter.devstack import EXIT_CONFIG, child_env, redact_url, split_address
 from workflows.search_attributes import ALL_KEYS
 
@@ -151,8 +151,8 @@ def _stack_processes(stack: Stack, state_dir: Path) -> list[psutil.Process]:
 
 
 def _priority_checks(stack: Stack, state_dir: Path) -> None:
-    """Background work runs at KRATE_WORKER_NICE (default 10) on every thread; the ingress,
-    which acknowledges, at the stack's own priority."""
+    """Background work runs at KRATE_WORKER_PRIORITY (default `background`: SCHED_IDLE) on
+    every thread; the ingress, which acknowledges, at the stack's own priority and policy."""
     base = psutil.Process(stack.process.pid).nice()
     by_role: dict[str, psutil.Process] = {}
     for proc in _stack_processes(stack, state_dir):
@@ -165,11 +165,12 @@ def _priority_checks(stack: Stack, state_dir: Path) -> None:
             by_role["temporal"] = proc
     assert set(by_role) == {"worker", "ingress", "temporal"}
     assert by_role["ingress"].nice() == base
-    expected = min(19, base + Settings.model_fields["worker_nice"].default)
+    assert os.sched_getscheduler(by_role["ingress"].pid) == os.SCHED_OTHER
+    assert Settings.model_fields["worker_priority"].default == CpuPriority.BACKGROUND
     for role in ("worker", "temporal"):
         threads = [t.id for t in by_role[role].threads()]
         assert threads, role
-        assert {os.getpriority(os.PRIO_PROCESS, tid) for tid in threads} == {expected}, role
+        assert {os.sched_getscheduler(tid) for tid in threads} == {os.SCHED_IDLE}, role
 
 
 def _leftovers(processes: list[psutil.Process], state_dir: Path) -> list[str]:

@@ -6,6 +6,7 @@ server, started before the ingress, took that same port for one of its own liste
 
 from __future__ import annotations
 
+import random
 import socket
 
 import pytest
@@ -29,5 +30,5 @@ def test_a_busy_port_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
         busy.listen()
         spare = netports.free_port()
         picks = iter([taken, taken, spare])
-        monkeypatch.setattr(netports.random, "randrange", lambda lo, hi: next(picks))
+        monkeypatch.setattr(random, "randrange", lambda lo, hi: next(picks))
         assert netports.free_port() == spare
