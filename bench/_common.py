@@ -243,3 +243,68 @@ def write_result(kind: str, result: Mapping[str, Any]) -> Path:
 def table(rows: Sequence[tuple[str, Any]]) -> str:
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in rows)
+
+
+# ---------------------------------------------------------------- the disk under the database
+
+
+class FsyncProbe:
+    """Times an 8 kB write + fdatasync every 20 ms in `directory` (a thread), as PostgreSQL's
+    WAL flush does at every commit: a receiver that acknowledges after a durable commit cannot
+    answer faster than its disk syncs, so a run whose disk stalled says so (`stalls`).
+    """
+
+    def __init__(self, directory: Path, interval: float = 0.02) -> None:
+        import threading
+
+        self.path = directory / f".krate-fsync-probe-{uuid.uuid4().hex[:8]}"
+        self.interval = interval
+        self.samples: list[tuple[float, float]] = []  # (time.monotonic(), ms)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fsync-probe", daemon=True)
+
+    def __enter__(self) -> FsyncProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.path.unlink(missing_ok=True)
+
+    def _run(self) -> None:
+        block = b"\0" * 8192
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            while not self._stop.wait(self.interval):
+                started = time.perf_counter()
+                os.pwrite(fd, block, 0)
+                os.fdatasync(fd)
+                self.samples.append((time.monotonic(), (time.perf_counter() - started) * 1000))
+        finally:
+            os.close(fd)
+
+    def summary(self, since: float, until: float, stall_ms: float = 100.0) -> dict[str, Any]:
+        """Sync latencies between two `time.monotonic()` readings: p50, max and the stalls."""
+        window = [ms for at, ms in self.samples if since <= at <= until]
+        return {
+            "samples": len(window),
+            "p50_ms": rounded(percentile(window, 0.5)),
+            "max_ms": rounded(max(window)) if window else None,
+            "stalls_over_100_ms": sum(1 for ms in window if ms > stall_ms),
+        }
+
+
+def database_directory(database_url: str) -> Path | None:
+    """The server's data directory when it is on this machine and writable by us, else None."""
+    from settings import libpq_url
+
+    try:
+        with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+            row = conn.execute("SHOW data_directory").fetchone()
+    except psycopg.Error:
+        return None
+    path = Path(str(row[0])) if row else None
+    if path is None or not path.is_dir() or not os.access(path.parent, os.W_OK):
+        return None
+    return path.parent

@@ -228,6 +228,17 @@ def trace_summary(path: Path) -> dict[str, Any] | None:
 WARMUP_FIRST_NUMBER = 1_000_000
 
 
+def wal_position(database_url: str) -> int:
+    """The server's current WAL position, in bytes."""
+    import psycopg
+
+    from settings import libpq_url
+
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        row = conn.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()
+    return int(row[0]) if row else 0
+
+
 def steady_state(
     db: str,
     bare_db: str,
@@ -355,29 +366,43 @@ async def run(
                             template_file,
                             repository,
                         )
-                    _common.log(f"bare receiver: {rate}/s for {seconds} s")
-                    before_bare = meter.read()
-                    bare = load(
-                        bare_port, path, rate, seconds, tmp / "bare.json", template_file, repository
-                    )
-                    bare_cpu = meter.since(before_bare)
-                    _common.log(f"ingress: {rate}/s for {seconds} s")
-                    before_ingress = meter.read()
-                    ingress = load(
-                        ingress_port,
-                        path,
-                        rate,
-                        seconds,
-                        tmp / "ingress.json",
-                        template_file,
-                        repository,
-                    )
+                    sync_dir = _common.database_directory(db) or tmp
+                    with _common.FsyncProbe(sync_dir) as probe:
+                        _common.log(f"bare receiver: {rate}/s for {seconds} s")
+                        before_bare, bare_wal = meter.read(), wal_position(db)
+                        bare_window = time.monotonic()
+                        bare = load(
+                            bare_port,
+                            path,
+                            rate,
+                            seconds,
+                            tmp / "bare.json",
+                            template_file,
+                            repository,
+                        )
+                        bare_sync = probe.summary(bare_window, time.monotonic())
+                        bare_cpu = meter.since(before_bare)
+                        bare_wal = wal_position(db) - bare_wal
+                        _common.log(f"ingress: {rate}/s for {seconds} s")
+                        before_ingress, ingress_wal = meter.read(), wal_position(db)
+                        ingress_window = time.monotonic()
+                        ingress = load(
+                            ingress_port,
+                            path,
+                            rate,
+                            seconds,
+                            tmp / "ingress.json",
+                            template_file,
+                            repository,
+                        )
+                        ingress_sync = probe.summary(ingress_window, time.monotonic())
                     due = {r[0]: r[1] for r in ingress["rows"] if 200 <= r[3] < 300}
                     _common.log(f"waiting for {len(due)} deliveries to be projected")
                     projection, phases, waited = projection_latencies(
                         db, due, timeout=max(60.0, 3 * seconds)
                     )
                     ingress_cpu = meter.since(before_ingress)
+                    ingress_wal = wal_position(db) - ingress_wal
                 if traced:
                     trace = trace_summary(tmp / "trace.json")
                 if logs is not None:
@@ -430,6 +455,18 @@ async def run(
             "bare_run": _per_delivery(bare_cpu, bare_summary["sent"]),
         },
         "cpu_seconds": {"ingress_run": ingress_cpu, "bare_run": bare_cpu},
+        # How long the disk under the database took to sync 8 kB during each phase: every
+        # acknowledgement waits for one such flush, so a stall shows in both receivers' p99.
+        "disk_sync": {
+            "directory": str(sync_dir),
+            "bare_run": bare_sync,
+            "ingress_run": ingress_sync,
+        },
+        # WAL the server wrote per delivery (every commit waits for its flush to disk).
+        "wal_kb_per_delivery": {
+            "ingress_run": round(ingress_wal / 1024 / max(1, ing["sent"]), 2),
+            "bare_run": round(bare_wal / 1024 / max(1, bare_summary["sent"]), 2),
+        },
         "ingress_process": "bench._ingress_traced (steps timed)" if traced else "python -m ingress",
         "machine": _common.machine(),
     }
@@ -504,7 +541,7 @@ def _per_delivery(cpu: dict[str, float], deliveries: int) -> dict[str, float]:
 
 def copy_logs(source: Path, target: Path) -> None:
     target.mkdir(parents=True, exist_ok=True)
-    for name in ("worker.log", "ingress.log", "bare.log"):
+    for name in ("worker.log", "ingress.log", "bare.log", "ingress.json", "bare.json"):
         if (source / name).exists():
             shutil.copy(source / name, target / name)
 
@@ -529,6 +566,11 @@ def human(result: dict[str, Any]) -> str:
         ("ack cost ratio (p99)", result["ack_cost_ratio"]),
         ("throughput ratio (ingress / bare)", result["throughput_ratio"]),
         ("ingress saturated", result["saturated"]),
+        (
+            "disk sync max (bare / ingress)",
+            f"{result['disk_sync']['bare_run']['max_ms']} / "
+            f"{result['disk_sync']['ingress_run']['max_ms']} ms",
+        ),
         (
             "projection p50/p99",
             f"{result['p50_projection_ms']} / {result['p99_projection_ms']} ms "
@@ -559,7 +601,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="run the ingress through bench/_ingress_traced.py: each receiver step timed",
     )
-    parser.add_argument("--logs", type=Path, help="copy the children's logs to this directory")
+    parser.add_argument(
+        "--logs",
+        type=Path,
+        help="copy the children's logs and the per-request results to this directory",
+    )
     args = parser.parse_args(argv)
     with _common.stdout_reserved() as stdout:
         result = asyncio.run(
