@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -224,6 +225,17 @@ def trace_summary(path: Path) -> dict[str, Any] | None:
     }
 
 
+@dataclass
+class Phase:
+    """One receiver's measured run: the load generator's result, the disk's sync times
+    meanwhile, and the CPU and WAL readings taken as it began."""
+
+    result: dict[str, Any]
+    sync: dict[str, Any]
+    cpu_before: dict[str, float]
+    wal_before: int
+
+
 # Issue numbers of the warm-up's deliveries: apart from the measured ones (from 100,000).
 WARMUP_FIRST_NUMBER = 1_000_000
 
@@ -368,41 +380,28 @@ async def run(
                         )
                     sync_dir = _common.database_directory(db) or tmp
                     with _common.FsyncProbe(sync_dir) as probe:
-                        _common.log(f"bare receiver: {rate}/s for {seconds} s")
-                        before_bare, bare_wal = meter.read(), wal_position(db)
-                        bare_window = time.monotonic()
-                        bare = load(
-                            bare_port,
-                            path,
-                            rate,
-                            seconds,
-                            tmp / "bare.json",
-                            template_file,
-                            repository,
-                        )
-                        bare_sync = probe.summary(bare_window, time.monotonic())
-                        bare_cpu = meter.since(before_bare)
-                        bare_wal = wal_position(db) - bare_wal
-                        _common.log(f"ingress: {rate}/s for {seconds} s")
-                        before_ingress, ingress_wal = meter.read(), wal_position(db)
-                        ingress_window = time.monotonic()
-                        ingress = load(
-                            ingress_port,
-                            path,
-                            rate,
-                            seconds,
-                            tmp / "ingress.json",
-                            template_file,
-                            repository,
-                        )
-                        ingress_sync = probe.summary(ingress_window, time.monotonic())
+
+                        def phase(name: str, port: int, out: str) -> Phase:
+                            _common.log(f"{name}: {rate}/s for {seconds} s")
+                            cpu, wal, began = meter.read(), wal_position(db), time.monotonic()
+                            result = load(
+                                port, path, rate, seconds, tmp / out, template_file, repository
+                            )
+                            return Phase(result, probe.summary(began, time.monotonic()), cpu, wal)
+
+                        bare_phase = phase("bare receiver", bare_port, "bare.json")
+                        bare_cpu = meter.since(bare_phase.cpu_before)
+                        bare_wal = wal_position(db) - bare_phase.wal_before
+                        ingress_phase = phase("ingress", ingress_port, "ingress.json")
+                    bare, bare_sync = bare_phase.result, bare_phase.sync
+                    ingress, ingress_sync = ingress_phase.result, ingress_phase.sync
                     due = {r[0]: r[1] for r in ingress["rows"] if 200 <= r[3] < 300}
                     _common.log(f"waiting for {len(due)} deliveries to be projected")
                     projection, phases, waited = projection_latencies(
                         db, due, timeout=max(60.0, 3 * seconds)
                     )
-                    ingress_cpu = meter.since(before_ingress)
-                    ingress_wal = wal_position(db) - ingress_wal
+                    ingress_cpu = meter.since(ingress_phase.cpu_before)
+                    ingress_wal = wal_position(db) - ingress_phase.wal_before
                 if traced:
                     trace = trace_summary(tmp / "trace.json")
                 if logs is not None:
