@@ -8,10 +8,8 @@ socket, with latency so the pass is long enough to interrupt) and Postgres.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from providers.github.simulator import FaultConfig, RunningSimulator, SeedConfig, SimulatorConfig
 from providers.github.simulator.app import Simulator
 from providers.github.simulator.server import start_in_thread
+from tests.helpers.worker_process import spawn_worker, worker_env
 from tests.test_backfill_e2e import _assert_exact, _wait_for_pass
 from tests.test_backfill_support import ORG, binding_ref, write_token_secret
 from workflows.binding_sync import (
@@ -34,7 +33,6 @@ from workflows.binding_sync import (
     InterfaceConfig,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 SEED = SeedConfig(
     seed=5,
     owners=["krate-kill"],
@@ -60,17 +58,6 @@ def simulator() -> Iterator[RunningSimulator]:
         running.stop()
 
 
-def _spawn_worker(env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "worker"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-
-
 @pytest.mark.timeout(600)
 async def test_worker_killed_mid_backfill_ends_exact(
     dev_server_env: WorkflowEnvironment,
@@ -81,14 +68,7 @@ async def test_worker_killed_mid_backfill_ends_exact(
     sim = simulator.sim
     write_token_secret(tmp_path)
     task_queue = f"kill-test-{uuid.uuid4().hex}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KRATE_")}
-    env.update(
-        KRATE_TEMPORAL_ADDRESS=dev_server_env.client.service_client.config.target_host,
-        KRATE_TASK_QUEUE=task_queue,
-        KRATE_DATABASE_URL=clean_database,
-        KRATE_SECRETS_DIR=str(tmp_path),
-        PYTHONUNBUFFERED="1",
-    )
+    env = worker_env(dev_server_env.client, task_queue, clean_database, tmp_path)
     repos = sorted((r.owner.login, r.name) for r in sim.state.repos.values())
     config = BindingSyncConfig(
         binding=binding_ref(simulator.base_url),
@@ -96,7 +76,7 @@ async def test_worker_killed_mid_backfill_ends_exact(
         repositories=repos,
         backfill_interval=timedelta(hours=1),
     )
-    worker = _spawn_worker(env)
+    worker = spawn_worker(env)
     try:
         handle = await dev_server_env.client.start_workflow(
             BindingSyncWorkflow.run,
@@ -115,7 +95,7 @@ async def test_worker_killed_mid_backfill_ends_exact(
         assert status.passes == 0
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
-        worker = _spawn_worker(env)
+        worker = spawn_worker(env)
         # The page in flight is retried when its start-to-close timeout expires (the
         # workflow sets no heartbeat timeout yet), so this can take about two minutes.
         done = await _wait_for_pass(handle, 1)

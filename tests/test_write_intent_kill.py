@@ -11,11 +11,9 @@ moment and starts a new one; the new worker retries the lost attempts, which rea
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -38,6 +36,7 @@ from starter.intents import (
 )
 from starter.reconcile import stop_binding_workflow
 from store.db import make_engine, session_scope
+from tests.helpers.worker_process import spawn_worker, worker_env
 from tests.test_write_intent_support import (
     BINDING,
     ORG,
@@ -51,7 +50,6 @@ from tests.test_write_intent_support import (
     write_secret,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 ROUNDS = 20
 LATENCY_MS = 300
 
@@ -63,17 +61,6 @@ def slow_simulator() -> Iterator[RunningSimulator]:
         yield running
     finally:
         running.stop()
-
-
-def _spawn_worker(env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "worker"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
 
 
 async def _write_started(client: Client, workflow_id: str, within: float = 60) -> None:
@@ -108,18 +95,10 @@ async def test_worker_killed_during_writes_posts_each_comment_once(
     apply_config(engine, base_url, repo, write_mode="write-through")
     issue = first_issue(base_url, repo)
     task_queue = f"write-kill-{uuid.uuid4().hex}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KRATE_")}
-    env.update(
-        KRATE_TEMPORAL_ADDRESS=client.service_client.config.target_host,
-        KRATE_TEMPORAL_NAMESPACE=client.namespace,
-        KRATE_TASK_QUEUE=task_queue,
-        KRATE_DATABASE_URL=clean_database,
-        KRATE_SECRETS_DIR=str(tmp_path),
-        PYTHONUNBUFFERED="1",
-    )
+    env = worker_env(client, task_queue, clean_database, tmp_path)
     rng = random.Random(20261128)
     intents: list[CreatedWriteIntent] = []
-    worker = _spawn_worker(env)
+    worker = spawn_worker(env)
     try:
         for round_ in range(ROUNDS):
             with session_scope(engine) as session:
@@ -143,7 +122,7 @@ async def test_worker_killed_during_writes_posts_each_comment_once(
             await asyncio.sleep(rng.uniform(0, 3 * LATENCY_MS / 1000))
             worker.send_signal(signal.SIGKILL)
             worker.wait(10)
-            worker = _spawn_worker(env)
+            worker = spawn_worker(env)
         found_again = 0
         for created in intents:
             result = await asyncio.wait_for(
