@@ -137,98 +137,90 @@ def _source_labels(
     return owner, repo, labels, hints
 
 
+@dataclass(frozen=True)
+class DeliveryFacts:
+    """What one delivery's record says, whichever way it is built (manifest or row)."""
+
+    name: str
+    delivery_id: str
+    event: str
+    action: str | None
+    received_at: datetime
+    result: VerificationResult
+    digest: str | None
+    binding: str | None
+    repository: str | None
+    phase: DeliveryPhase
+    status: dict[str, Any]
+
+
 def _manifest(
-    provider: ProviderInfo,
-    *,
-    name: str,
-    delivery_id: str,
-    event: str,
-    action: str | None,
-    received_at: datetime,
-    result: VerificationResult,
-    digest: str | None,
-    binding: str | None,
-    repository: str | None,
-    phase: DeliveryPhase,
-    status: dict[str, Any],
-    extra_spec: dict[str, Any] | None = None,
+    provider: ProviderInfo, facts: DeliveryFacts, extra_spec: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    owner, repo, labels, hints = _source_labels(provider, event, repository)
+    f = facts
+    owner, repo, labels, hints = _source_labels(provider, f.event, f.repository)
     spec: dict[str, Any] = {
         "organizationRef": provider.org,
         "providerRef": provider.name,
-        "bindingRef": binding,
+        "bindingRef": f.binding,
         "interfaceHints": hints,
-        "deliveryId": delivery_id,
-        "eventType": event,
-        "action": action,
-        "receivedAt": received_at.isoformat(),
-        "signature": {"algorithm": result.algorithm, "verified": result.verified},
+        "deliveryId": f.delivery_id,
+        "eventType": f.event,
+        "action": f.action,
+        "receivedAt": f.received_at.isoformat(),
+        "signature": {"algorithm": f.result.algorithm, "verified": f.result.verified},
         "source": {"owner": owner or None, "repository": repo or None},
-        "processing": {"phase": phase.value, "attempts": 0},
+        "processing": {"phase": f.phase.value, "attempts": 0},
         **(extra_spec or {}),
     }
-    if "error" in status:
-        spec["processing"]["lastError"] = "{type}: {message}".format(**status["error"])
-    if digest is not None:
-        spec["payloadRef"] = {"storage": "postgres", "digest": digest}
+    if "error" in f.status:
+        spec["processing"]["lastError"] = "{type}: {message}".format(**f.status["error"])
+    if f.digest is not None:
+        spec["payloadRef"] = {"storage": "postgres", "digest": f.digest}
     return {
         "apiVersion": "krate.a5c.ai/v1alpha1",
         "kind": "ExternalWebhookDelivery",
-        "metadata": {"name": name, "namespace": provider.namespace, "labels": labels},
+        "metadata": {"name": f.name, "namespace": provider.namespace, "labels": labels},
         "spec": spec,
-        "status": {"phase": phase.value, **status},
+        "status": {"phase": f.phase.value, **f.status},
     }
 
 
-def row_values(
-    provider: ProviderInfo,
-    *,
-    name: str,
-    delivery_id: str,
-    event: str,
-    action: str | None,
-    received_at: datetime,
-    result: VerificationResult,
-    digest: str | None,
-    binding: str | None,
-    repository: str | None,
-    phase: DeliveryPhase,
-    status: dict[str, Any],
-) -> dict[str, Any]:
-    """The webhook_deliveries columns of `_manifest(...)` (same arguments), built directly.
+def row_values(provider: ProviderInfo, facts: DeliveryFacts) -> dict[str, Any]:
+    """The webhook_deliveries columns of `_manifest(...)` (same facts), built directly.
 
     Equal to `delivery_values(_manifest(...))` (a test holds them together); the generic
     manifest-to-row conversion deep-copies and re-validates the document, which cost about a
     tenth of the receiver's CPU per delivery.
     """
-    owner, repo, labels, hints = _source_labels(provider, event, repository)
+    f = facts
+    owner, repo, labels, hints = _source_labels(provider, f.event, f.repository)
     spec_extra: dict[str, Any] = {}
-    if "error" in status:
-        spec_extra["processing"] = {"lastError": "{type}: {message}".format(**status["error"])}
+    if "error" in f.status:
+        spec_extra["processing"] = {"lastError": "{type}: {message}".format(**f.status["error"])}
     values = dict.fromkeys(DELIVERY_COLUMNS)
     values.update(
         namespace=provider.namespace,
-        name=name,
+        name=f.name,
         labels=labels,
         annotations={},
         spec_extra=spec_extra,
-        status_extra={"phase": phase.value, **status},
+        status_extra={"phase": f.phase.value, **f.status},
         org=provider.org,
         provider_ref=provider.name,
-        binding_ref=binding,
+        binding_ref=f.binding,
         interface_hints=list(hints),
-        delivery_id=delivery_id,
-        event_type=event,
-        action=action,
-        received_at=received_at,
-        signature_algorithm=result.algorithm,
-        signature_verified=result.verified,
+        delivery_id=f.delivery_id,
+        event_type=f.event,
+        action=f.action,
+        received_at=f.received_at,
+        signature_algorithm=f.result.algorithm,
+        signature_verified=f.result.verified,
         source_owner=owner or None,
         source_repository=repo or None,
-        payload_storage="postgres" if digest is not None else None,
-        payload_digest=digest,
-        phase=phase.value,
+        payload_storage="postgres" if f.digest is not None else None,
+        payload_digest=f.digest,
+        phase=f.phase.value,
         attempts=0,
     )
     return values
@@ -282,17 +274,19 @@ def prepare_verified(
             )
     values = row_values(
         provider,
-        name=name,
-        delivery_id=delivery_id,
-        event=event,
-        action=action,
-        received_at=received_at,
-        result=result,
-        digest=digest,
-        binding=str(binding["metadata"]["name"]) if binding else None,
-        repository=repository,
-        phase=phase,
-        status=status,
+        DeliveryFacts(
+            name=name,
+            delivery_id=delivery_id,
+            event=event,
+            action=action,
+            received_at=received_at,
+            result=result,
+            digest=digest,
+            binding=str(binding["metadata"]["name"]) if binding else None,
+            repository=repository,
+            phase=phase,
+            status=status,
+        ),
     )
     pending = PendingDelivery(
         org=provider.org,
@@ -349,20 +343,22 @@ def store_rejected(
     name = f"{provider.name}-rejected-{rejection[:16]}"
     manifest = _manifest(
         provider,
-        name=name,
-        delivery_id=f"rejected:{rejection}",
-        event=result.event or "unknown",
-        action=None,
-        received_at=received_at,
-        result=result,
-        digest=None,
-        binding=None,
-        repository=None,
-        phase=DeliveryPhase.REJECTED,
-        status={
-            "reason": result.message,
-            "error": normalized_error(result.message, kind=str(result.failure)),
-        },
+        DeliveryFacts(
+            name=name,
+            delivery_id=f"rejected:{rejection}",
+            event=result.event or "unknown",
+            action=None,
+            received_at=received_at,
+            result=result,
+            digest=None,
+            binding=None,
+            repository=None,
+            phase=DeliveryPhase.REJECTED,
+            status={
+                "reason": result.message,
+                "error": normalized_error(result.message, kind=str(result.failure)),
+            },
+        ),
         extra_spec={
             "claimedDeliveryId": result.delivery_id,
             "bodySize": size,

@@ -19,7 +19,7 @@ import pytest
 from sqlmodel import func, select
 
 from ingress.lookup import ProviderInfo
-from ingress.webhooks import _manifest, row_values
+from ingress.webhooks import DeliveryFacts, _manifest, row_values
 from ingress.writer import delivery_values
 from providers.webhooks.result import VerificationResult
 from resources.phases import DeliveryPhase
@@ -291,8 +291,9 @@ def test_direct_row_values_equal_the_manifest_conversion() -> None:
             "result": result,
             **case,
         }
-        direct = row_values(provider, **arguments)
-        assert direct == delivery_values(_manifest(provider, **arguments)), case
+        facts = DeliveryFacts(**arguments)
+        direct = row_values(provider, facts)
+        assert direct == delivery_values(_manifest(provider, facts)), case
         assert json.dumps(direct, default=str)  # every value is storable
 
 
