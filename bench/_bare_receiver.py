@@ -36,40 +36,40 @@ NAMESPACE = "krate-org-bench-bare"
 PROVIDER = "github-bare"
 
 
+def pending(body: bytes, delivery_id: str, event: str, received_at: datetime) -> PendingDelivery:
+    """The payload and the Queued delivery row the bare receiver stores: no lookup, no parse."""
+    digest = payload_digest(body)
+    manifest: dict[str, Any] = {
+        "apiVersion": "krate.a5c.ai/v1alpha1",
+        "kind": "ExternalWebhookDelivery",
+        "metadata": {"name": f"{PROVIDER}-{delivery_id}", "namespace": NAMESPACE},
+        "spec": {
+            "organizationRef": ORG,
+            "providerRef": PROVIDER,
+            "deliveryId": delivery_id,
+            "eventType": event,
+            "receivedAt": received_at.isoformat(),
+            "signature": {"algorithm": "hmac-sha256", "verified": True},
+            "payloadRef": {"storage": "postgres", "digest": digest},
+            "processing": {"phase": "Queued", "attempts": 0},
+        },
+        "status": {"phase": "Queued"},
+    }
+    return PendingDelivery(
+        org=ORG,
+        provider=PROVIDER,
+        delivery_id=delivery_id,
+        values=delivery_values(manifest),
+        digest=digest,
+        body=body,
+    )
+
+
 def create_app(database_url: str, secret: str) -> Starlette:
     engine = make_engine(sqlalchemy_url(database_url), pool_size=10, max_overflow=20)
     writer = GroupCommitWriter(engine)
     verifier = verifier_for("github")
     secrets = SecretSet(secret)
-
-    def pending(
-        body: bytes, delivery_id: str, event: str, received_at: datetime
-    ) -> PendingDelivery:
-        digest = payload_digest(body)
-        manifest: dict[str, Any] = {
-            "apiVersion": "krate.a5c.ai/v1alpha1",
-            "kind": "ExternalWebhookDelivery",
-            "metadata": {"name": f"{PROVIDER}-{delivery_id}", "namespace": NAMESPACE},
-            "spec": {
-                "organizationRef": ORG,
-                "providerRef": PROVIDER,
-                "deliveryId": delivery_id,
-                "eventType": event,
-                "receivedAt": received_at.isoformat(),
-                "signature": {"algorithm": "hmac-sha256", "verified": True},
-                "payloadRef": {"storage": "postgres", "digest": digest},
-                "processing": {"phase": "Queued", "attempts": 0},
-            },
-            "status": {"phase": "Queued"},
-        }
-        return PendingDelivery(
-            org=ORG,
-            provider=PROVIDER,
-            delivery_id=delivery_id,
-            values=delivery_values(manifest),
-            digest=digest,
-            body=body,
-        )
 
     async def receive(request: Request) -> JSONResponse:
         body = await request.body()

@@ -54,18 +54,16 @@ def _payload(i: int) -> tuple[bytes, str]:
 async def measure(n: int, profile: bool) -> dict[str, Any]:
     from starlette.datastructures import Headers
 
-    from bench._bare_receiver import ORG as BARE_ORG
-    from bench._bare_receiver import PROVIDER as BARE_PROVIDER
+    from bench._bare_receiver import pending as bare_pending
     from ingress.cache import ConfigCache
     from ingress.lookup import find_binding, load_provider, secret_set, sync_config
     from ingress.signaler import WorkflowSignaler
     from ingress.webhooks import mark_signaled, prepare_verified
-    from ingress.writer import PendingDelivery, _Connection, delivery_values
+    from ingress.writer import _Connection
     from providers.webhooks import WebhookRequest, sign_github, verifier_for
     from providers.webhooks.secrets import SecretSet
     from settings import Settings
     from store.db import make_engine, session_scope
-    from store.payloads import payload_digest
 
     timings: dict[str, list[float]] = {}
 
@@ -74,33 +72,6 @@ async def measure(n: int, profile: bool) -> dict[str, Any]:
         started = time.perf_counter()
         yield
         timings.setdefault(name, []).append((time.perf_counter() - started) * 1000 / per)
-
-    def bare_item(body: bytes, delivery_id: str, now: datetime) -> PendingDelivery:
-        digest = payload_digest(body)
-        manifest = {
-            "apiVersion": "krate.a5c.ai/v1alpha1",
-            "kind": "ExternalWebhookDelivery",
-            "metadata": {"name": f"{BARE_PROVIDER}-{delivery_id}", "namespace": "krate-org-b"},
-            "spec": {
-                "organizationRef": BARE_ORG,
-                "providerRef": BARE_PROVIDER,
-                "deliveryId": delivery_id,
-                "eventType": "issues",
-                "receivedAt": now.isoformat(),
-                "signature": {"algorithm": "hmac-sha256", "verified": True},
-                "payloadRef": {"storage": "postgres", "digest": digest},
-                "processing": {"phase": "Queued", "attempts": 0},
-            },
-            "status": {"phase": "Queued"},
-        }
-        return PendingDelivery(
-            org=BARE_ORG,
-            provider=BARE_PROVIDER,
-            delivery_id=delivery_id,
-            values=delivery_values(manifest),
-            digest=digest,
-            body=body,
-        )
 
     profiler = cProfile.Profile() if profile else None
     with tempfile.TemporaryDirectory(prefix="krate-bench-steps-") as tmp:
@@ -169,7 +140,9 @@ async def measure(n: int, profile: bool) -> dict[str, Any]:
                     # The bare receiver's work, for comparison.
                     with clock("bare_receiver_work (verify + row + store: batch of 1)"):
                         bare_verified = verifier.verify(request, SecretSet(SECRET), now)
-                        item = bare_item(body, f"bare-{bare_verified.delivery_id}", now)
+                        item = bare_pending(
+                            body, f"bare-{bare_verified.delivery_id}", "issues", now
+                        )
                         await writer.write([item])
                 # The same store, 16 rows per statement (what group commit does under load).
                 for _ in range(max(1, n // 16)):
@@ -177,7 +150,7 @@ async def measure(n: int, profile: bool) -> dict[str, Any]:
                     for _ in range(16):
                         body, _ = _payload(0)
                         now = datetime.now(UTC)
-                        items.append(bare_item(body + b" ", str(uuid.uuid4()), now))
+                        items.append(bare_pending(body + b" ", str(uuid.uuid4()), "issues", now))
                     with clock("store: batch of 16, per row", per=16):
                         await writer.write(items)
                 await writer.close()
