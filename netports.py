@@ -9,6 +9,7 @@ never handed out implicitly, so only another explicit choice can collide with th
 
 from __future__ import annotations
 
+import errno
 import random
 import socket
 from pathlib import Path
@@ -24,13 +25,19 @@ def _ephemeral_start() -> int:
         return 32_768  # Linux's default
 
 
-def _bindable(host: str, port: int) -> bool:
-    with socket.socket() as sock:
+def port_in_use(host: str, port: int) -> bool:
+    """True when something already listens on host:port (TIME_WAIT leftovers do not count)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        # Servers set SO_REUSEADDR too, so a port only held by closed connections is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
-        except OSError:
-            return False
-    return True
+        except OSError as err:
+            if err.errno in (errno.EADDRINUSE, errno.EACCES):
+                return True
+            raise
+    return False
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -39,7 +46,7 @@ def free_port(host: str = "127.0.0.1") -> int:
     if top - _LOWEST > 1_000:
         for _ in range(200):
             port = random.randrange(_LOWEST, top)
-            if _bindable(host, port):
+            if not port_in_use(host, port):
                 return port
     with socket.socket() as sock:
         sock.bind((host, 0))

@@ -21,12 +21,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import errno
 import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -48,6 +46,7 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from netports import port_in_use
 from settings import Settings, get_settings, libpq_url
 from starter import binaries
 from starter.connection import stack_file
@@ -119,21 +118,6 @@ def split_address(address: str) -> tuple[str, int]:
             f"KRATE_TEMPORAL_ADDRESS={address!r} is not host:port", exit_code=EXIT_CONFIG
         )
     return host.strip("[]") or "127.0.0.1", int(port)
-
-
-def port_in_use(host: str, port: int) -> bool:
-    """True when something already listens on host:port (TIME_WAIT leftovers do not count)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        # Servers set SO_REUSEADDR too, so a port only held by closed connections is free.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as err:
-            if err.errno in (errno.EADDRINUSE, errno.EACCES):
-                return True
-            raise
-    return False
 
 
 def redact_url(url: str) -> str:
