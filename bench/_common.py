@@ -284,23 +284,28 @@ class FsyncProbe:
         finally:
             os.close(fd)
 
-    def summary(self, since: float, until: float, stall_ms: float = 100.0) -> dict[str, Any]:
+    def summary(self, since: float, until: float) -> dict[str, Any]:
         """Sync latencies between two `time.monotonic()` readings: p50, max and the stalls."""
         window = [ms for at, ms in self.samples if since <= at <= until]
         return {
             "samples": len(window),
             "p50_ms": rounded(percentile(window, 0.5)),
             "max_ms": rounded(max(window)) if window else None,
-            "stalls_over_100_ms": sum(1 for ms in window if ms > stall_ms),
+            "stalls_over_100_ms": sum(1 for ms in window if ms > 100),
         }
+
+
+def connect(database_url: str) -> psycopg.Connection[Any]:
+    """An autocommit connection to one of our databases (a SQLAlchemy or a libpq URL)."""
+    from settings import libpq_url
+
+    return psycopg.connect(libpq_url(database_url), autocommit=True)
 
 
 def database_directory(database_url: str) -> Path | None:
     """The server's data directory when it is on this machine and writable by us, else None."""
-    from settings import libpq_url
-
     try:
-        with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        with connect(database_url) as conn:
             row = conn.execute("SHOW data_directory").fetchone()
     except psycopg.Error:
         return None

@@ -186,16 +186,12 @@ def projection_latencies(
 ) -> tuple[list[float], dict[str, int], float]:
     """Wait (at most `timeout` s) until every delivery in `due` is finished; return each
     finished one's latency (row update time minus due time, ms), phases, and the wait."""
-    import psycopg
-
-    from settings import libpq_url
-
     started = time.monotonic()
     query = (
         "SELECT delivery_id, phase, extract(epoch from updated_at) FROM webhook_deliveries "
         "WHERE provider_ref = %s"
     )
-    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+    with _common.connect(database_url) as conn:
         while True:
             rows = [r for r in conn.execute(query, (PROVIDER,)).fetchall() if r[0] in due]
             done = [r for r in rows if r[1] in FINISHED]
@@ -242,11 +238,7 @@ WARMUP_FIRST_NUMBER = 1_000_000
 
 def wal_position(database_url: str) -> int:
     """The server's current WAL position, in bytes."""
-    import psycopg
-
-    from settings import libpq_url
-
-    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+    with _common.connect(database_url) as conn:
         row = conn.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()
     return int(row[0]) if row else 0
 
@@ -254,7 +246,8 @@ def wal_position(database_url: str) -> int:
 def steady_state(
     db: str,
     bare_db: str,
-    ports: list[int],
+    bare_port: int,
+    ingress_port: int,
     path: str,
     rate: float,
     seconds: float,
@@ -269,8 +262,7 @@ def steady_state(
     statistics at all: PostgreSQL then plans the batch's lookups by key as scans of the whole
     table (and keeps those plans), which is not what a deployed service runs."""
     _common.log(f"warm-up: {seconds:g} s at {rate:g}/s on each receiver, then ANALYZE")
-    warm: dict[str, Any] = {}
-    for port in ports:
+    for port in (bare_port, ingress_port):  # the ingress last: its deliveries are awaited
         warm = load(
             port,
             path,
@@ -283,12 +275,8 @@ def steady_state(
         )
     due = {r[0]: r[1] for r in warm["rows"] if 200 <= r[3] < 300}
     projection_latencies(db, due, timeout=max(60.0, 3 * seconds))
-    import psycopg
-
-    from settings import libpq_url
-
     for url in (db, bare_db):
-        with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        with _common.connect(url) as conn:
             conn.execute("ANALYZE")
 
 
@@ -370,7 +358,8 @@ async def run(
                         steady_state(
                             db,
                             bare_db,
-                            [bare_port, ingress_port],
+                            bare_port,
+                            ingress_port,
                             path,
                             rate,
                             warmup_seconds,
