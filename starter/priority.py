@@ -30,6 +30,8 @@ log = logging.getLogger("krate_sync.priority")
 
 LOW_NICENESS = 10
 BACKGROUND_NICENESS = 19
+# Passes over a running process's threads (each lowers what the one before missed).
+PASSES = 5
 
 
 def _target_niceness(priority: CpuPriority) -> int | None:
@@ -72,14 +74,21 @@ def lower_process_priority(pid: int, priority: CpuPriority) -> int:
     niceness = _target_niceness(priority)
     if niceness is None:
         return 0
-    try:
-        tids = [int(entry.name) for entry in Path(f"/proc/{pid}/task").iterdir()]
-    except OSError:
-        tids = [pid]
     changed = 0
-    for tid in tids:
+    # A thread the process starts while we go through the list is cloned from one we may not
+    # have lowered yet; so go through it again until a pass finds nothing left to lower.
+    for _ in range(PASSES):
         try:
-            changed += _lower_thread(tid, priority, niceness)
-        except OSError as error:  # the thread ended meanwhile, or not allowed
-            log.debug("could not lower thread %d of process %d: %s", tid, pid, error)
+            tids = [int(entry.name) for entry in Path(f"/proc/{pid}/task").iterdir()]
+        except OSError:
+            tids = [pid]
+        lowered = 0
+        for tid in tids:
+            try:
+                lowered += _lower_thread(tid, priority, niceness)
+            except OSError as error:  # the thread ended meanwhile, or not allowed
+                log.debug("could not lower thread %d of process %d: %s", tid, pid, error)
+        changed += lowered
+        if not lowered:
+            break
     return changed

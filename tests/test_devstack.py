@@ -170,7 +170,8 @@ def _priority_checks(stack: Stack, state_dir: Path) -> None:
     for role in ("worker", "temporal"):
         threads = [t.id for t in by_role[role].threads()]
         assert threads, role
-        assert {os.sched_getscheduler(tid) for tid in threads} == {os.SCHED_IDLE}, role
+        policies = {tid: os.sched_getscheduler(tid) for tid in threads}
+        assert set(policies.values()) == {os.SCHED_IDLE}, (role, policies)
 
 
 def _leftovers(processes: list[psutil.Process], state_dir: Path) -> list[str]:
