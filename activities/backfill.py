@@ -14,7 +14,7 @@ How each resource kind pages (docs/backfill.md has the why):
 | PullRequest | GraphQL `pullRequests` + their reviews, updated descending | stop at the watermark | REST probe |
 | Pipeline | REST runs newest first, + jobs of new/changed runs (one GraphQL query) | stop `RUN_LOOKBACK` before it | first page |
 | GitRef | branches, then tags | whole listing | one per listing |
-| DeployKey, RepositoryPermission | whole listing | whole listing | first page |
+| DeployKey, RepositoryPermission (collaborators), TeamPermission (teams) | whole listing | whole listing | first page |
 | BranchProtection | protected branches, + each one's protection | whole listing | first page |
 
 A REST probe is the listing's newest item (`per_page=1`, sorted by update) asked with the ETag
@@ -597,6 +597,18 @@ async def _collaborators(ctx: Ctx) -> Step:
     return step
 
 
+async def _teams(ctx: Ctx) -> Step:
+    step, _ = await _whole_listing(
+        ctx,
+        f"{repo_path(ctx.repo)}/teams",
+        lambda item: github_mapping.team_permission(
+            item, ctx.provider.context, repository=ctx.repo.full_name
+        ),
+        {},
+    )
+    return step
+
+
 async def _branch_protections(ctx: Ctx) -> Step:
     """The protected branches (conditional), then each one's protection settings."""
     step, page = await _whole_listing(
@@ -632,6 +644,7 @@ HANDLERS: dict[str, Callable[[Ctx], Awaitable[Step]]] = {
     "GitRef": _refs,
     "DeployKey": _deploy_keys,
     "RepositoryPermission": _collaborators,
+    "TeamPermission": _teams,  # RepositoryPermission rows of teams
     "BranchProtection": _branch_protections,
 }
 
@@ -643,10 +656,15 @@ TOMBSTONE_TABLES: dict[str, tuple[tuple[type[Projection], dict[str, str]], ...]]
     "PullRequest": ((PullRequest, {}), (Review, {})),
     "Review": (),
     "Comment": ((Comment, {"native_kind": "issue_comment"}),),
-    "Pipeline": ((Pipeline, {}), (Job, {})),
+    # Scoped to Actions: check suites, check runs and commit statuses arrive by webhook only.
+    "Pipeline": (
+        (Pipeline, {"native_kind": "workflow_run"}),
+        (Job, {"native_kind": "workflow_job"}),
+    ),
     "GitRef": ((GitRef, {}),),
     "DeployKey": ((DeployKey, {}),),
-    "RepositoryPermission": ((RepositoryPermission, {}),),
+    "RepositoryPermission": ((RepositoryPermission, {"principal_kind": "user"}),),
+    "TeamPermission": ((RepositoryPermission, {"principal_kind": "team"}),),
     "BranchProtection": ((BranchProtection, {}),),
 }
 

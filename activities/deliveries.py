@@ -65,6 +65,7 @@ from store.models.projections import (
     RepositoryPermission,
     Review,
 )
+from store.partial import settle_partial
 from store.payloads import get_payload
 from store.upsert import UpsertOutcome, mark_deleted, upsert, upsert_many
 
@@ -405,7 +406,8 @@ class DeliveryActivities:
                 continue  # a pull request reported as an issue: its PR row is the record
             model, values = projected
             # issue 5 (conflicts): pending local edits are merged three-way first.
-            values = merge_incoming(session, model, [values])[0]
+            # Partial payloads keep stored values for what they lack (store/partial.py).
+            values = merge_incoming(session, model, settle_partial(session, model, [values]))[0]
             outcomes[(_KIND_OF_TABLE[model], obj.external.native_id)] = upsert(
                 session, model, values
             )
@@ -524,7 +526,9 @@ def _write_plans(session: Session, plans: list[_Plan]) -> None:
     for current in rounds:
         for model, entries in current.upserts.items():
             # issue 5 (conflicts): pending local edits are merged three-way first.
-            merged = merge_incoming(session, model, [values for _, _, values in entries])
+            # Partial payloads keep stored values for what they lack (store/partial.py).
+            settled = settle_partial(session, model, [values for _, _, values in entries])
+            merged = merge_incoming(session, model, settled)
             outcomes = upsert_many(session, model, merged)
             for (position, outcome_key, _), outcome in zip(entries, outcomes, strict=True):
                 plans[position].outcomes[outcome_key] = outcome

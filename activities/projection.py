@@ -8,6 +8,11 @@ as the provider reported them, the base of three-way conflict detection.
 
 Rows leave out `synced_at`: the database stamps it with its own clock, which is what full
 resyncs compare with (`mark_unseen_deleted`).
+
+An object whose source lacked some fields (`absent_fields`, set by the webhook normalizer)
+becomes a `store.partial.PartialRow`: those columns are left out, so the stored values stay,
+and the mapping's placeholders are kept aside for the case where no row exists yet. Callers
+pass such rows through `store.partial.settle_partial` before the upsert.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from providers.base import (
     ExternalRef,
     ExternalRepository,
     ExternalReview,
+    ExternalTeamPermission,
 )
 from store.models.projections import (
     BranchProtection,
@@ -45,6 +51,7 @@ from store.models.projections import (
     RepositoryPermission,
     Review,
 )
+from store.partial import PartialRow
 
 Row = dict[str, Any]
 
@@ -77,7 +84,10 @@ def envelope_columns(obj: ExternalObject, owner: Owner) -> Row:
         "external_updated_at": env.updated_at,
         "sha": env.sha,
         "extensions": env.extensions.model_dump(mode="json", by_alias=True),
-        "base_snapshot": obj.model_dump(mode="json", by_alias=True, exclude={"external"}),
+        # Fields the source lacked are no part of what the provider reported.
+        "base_snapshot": obj.model_dump(
+            mode="json", by_alias=True, exclude={"external", "absent_fields", *obj.absent_fields}
+        ),
     }
 
 
@@ -244,6 +254,16 @@ def project_collaborator(collaborator: ExternalCollaborator, owner: Owner) -> Ro
     }
 
 
+def project_team_permission(team: ExternalTeamPermission, owner: Owner) -> Row:
+    return {
+        **envelope_columns(team, owner),
+        "repository": team.repository,
+        "principal_kind": "team",
+        "principal": team.slug,
+        "permission": team.permission or "none",
+    }
+
+
 def project_branch_protection(protection: ExternalBranchProtection, owner: Owner) -> Row:
     return {
         **envelope_columns(protection, owner),
@@ -265,6 +285,7 @@ _PROJECTIONS: dict[type[ExternalObject], tuple[type[Projection], Any]] = {
     ExternalCommit: (Commit, project_commit),
     ExternalDeployKey: (DeployKey, project_deploy_key),
     ExternalCollaborator: (RepositoryPermission, project_collaborator),
+    ExternalTeamPermission: (RepositoryPermission, project_team_permission),
     ExternalBranchProtection: (BranchProtection, project_branch_protection),
 }
 
@@ -282,4 +303,29 @@ def project(obj: ExternalObject, owner: Owner) -> tuple[type[Projection], Row] |
         raise TypeError(f"no projection for {type(obj).__name__}")
     table, function = entry
     row: Row | None = function(obj, owner)
-    return None if row is None else (table, row)
+    if row is None:
+        return None
+    if obj.absent_fields:
+        row = _partial(table, row, obj.absent_fields)
+    return table, row
+
+
+# Columns computed from a normalized field that the payload may lack: a pipeline's completion
+# time comes from its status (see project_pipeline).
+_DERIVED_COLUMNS: dict[type[Projection], dict[str, tuple[str, ...]]] = {
+    Pipeline: {"status": ("completed_at",)}
+}
+
+
+def _partial(table: type[Projection], row: Row, absent: list[str]) -> Row:
+    """`row` without the columns whose source fields were absent (identity columns stay)."""
+    derived = _DERIVED_COLUMNS.get(table, {})
+    columns = {c for f in absent for c in (f, *derived.get(f, ())) if c in row}
+    columns -= set(table.identity)
+    # Even with every column present the row is partial: its base snapshot lacks the absent
+    # fields, and must be merged with the stored one rather than replace it.
+    return PartialRow(
+        {c: v for c, v in row.items() if c not in columns},
+        absent=columns,
+        defaults={c: row[c] for c in columns},
+    )

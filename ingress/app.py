@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from ingress import api, health, webhooks  # webhooks + read API: issue 4
+from ingress.audit_api import routes as audit_routes  # issue 9 (the audit trail)
 from ingress.conflicts_api import routes as conflict_routes  # issue 5 (conflicts)
 from ingress.edits_api import routes as edit_routes  # issue 5 (local edits)
 from ingress.intents_api import routes as intent_routes  # issue 5 (write intents)
@@ -28,6 +29,7 @@ ROUTE_FACTORIES: list[RouteFactory] = [
     intent_routes,  # issue 5 (write intents)
     conflict_routes,  # issue 5 (conflicts)
     edit_routes,  # issue 5 (local edits)
+    audit_routes,  # issue 9 (the audit trail)
 ]
 
 

@@ -49,6 +49,11 @@ class ProviderInfo:
         return webhook
 
     @property
+    def webhook_configured(self) -> bool:
+        """Whether the manifest has a `spec.webhook` block at all (it is optional)."""
+        return self.spec.get("webhook") is not None
+
+    @property
     def webhook_enabled(self) -> bool:
         return bool(self.webhook.get("enabled", True))
 

@@ -4,7 +4,8 @@ Order of checks, cheapest first, so bad input changes nothing and costs little:
 
 1. the provider exists (404) and can verify (secret configured: else 500, fail closed);
 2. `Content-Length` above 25 MiB: 413 before reading anything;
-3. content type not JSON: 415;
+3. content type neither JSON nor, for types whose registry entry names a `formField`,
+   `application/x-www-form-urlencoded`: 415;
 4. no proof header at all, or no event header: 400;
 5. the body is read in chunks and refused (413) as soon as it passes 25 MiB;
 6. verification (constant time): 401 is recorded as a `Rejected` delivery, never processed.
@@ -30,7 +31,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
+from urllib.parse import parse_qsl
 
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -57,6 +60,7 @@ from ingress.runtime import runtime
 from ingress.signaler import TemporalUnavailable
 from ingress.writer import DELIVERIES, DELIVERY_COLUMNS, PendingDelivery, write_batch
 from providers.github.webhooks import interface_hints, payload_repository
+from providers.registry import builtin_registry
 from providers.webhooks import (
     UnknownProviderTypeError,
     VerificationResult,
@@ -76,6 +80,9 @@ log = logging.getLogger("krate_sync.ingress.webhooks")
 
 MAX_BODY_BYTES = 25 * 1024 * 1024
 JSON_TYPES = ("application/json",)
+FORM_TYPE = "application/x-www-form-urlencoded"
+# A form-encoded hook sends one field; more than this is not a hook's body.
+MAX_FORM_FIELDS = 16
 # Headers naming the event, per provider type; the verifier reads them, we require them.
 EVENT_HEADERS: dict[str, str] = {
     "github": "x-github-event",
@@ -107,9 +114,39 @@ async def read_limited(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     return b"".join(chunks)
 
 
+def _media_type(value: str | None) -> str:
+    return (value or "").split(";", 1)[0].strip().lower()
+
+
 def _json_content_type(value: str | None) -> bool:
-    media = (value or "").split(";", 1)[0].strip().lower()
+    media = _media_type(value)
     return media in JSON_TYPES or (media.startswith("application/") and media.endswith("+json"))
+
+
+@cache
+def form_field(provider_type: str) -> str | None:
+    """The form field carrying the JSON for this provider type (registry `formField`), or None
+    when its hooks must send JSON."""
+    descriptor = builtin_registry().find(provider_type)
+    return descriptor.webhook_signature.form_field if descriptor else None
+
+
+def unwrap_form(body: bytes, field: str) -> bytes:
+    """The value of a form-encoded body's `field` (the JSON document, byte for byte as the
+    provider serialised it); PayloadNotJson saying why when there is not exactly one."""
+    try:
+        pairs = parse_qsl(
+            body, keep_blank_values=True, strict_parsing=True, max_num_fields=MAX_FORM_FIELDS
+        )
+    except ValueError as error:
+        raise PayloadNotJson(f"form body cannot be decoded: {error}") from error
+    values = [value for name, value in pairs if name == field.encode()]
+    if len(values) != 1:
+        found = f"no {field!r} field" if not values else f"{len(values)} {field!r} fields"
+        raise PayloadNotJson(
+            f"form body has {found}; a form-encoded hook sends exactly one, {field}=<JSON>"
+        )
+    return values[0]
 
 
 @dataclass(frozen=True)
@@ -250,8 +287,21 @@ def prepare_verified(
     status: dict[str, Any] = {}
     payload: dict[str, Any] | None = None
     phase = DeliveryPhase.QUEUED
+    field = form_field(provider.provider_type) if _media_type(content_type) == FORM_TYPE else None
     try:
-        payload = parse_payload(body)
+        if field is not None:
+            # The signature covered the form body; what is stored is the JSON inside it, so
+            # processing, replay and the digest work as for a JSON hook. A body that holds no
+            # JSON object is stored as received, for the dead letter.
+            inner = unwrap_form(body, field)
+            try:
+                payload = parse_payload(inner)
+            except PayloadNotJson as error:
+                raise PayloadNotJson(f"form field {field!r}: {error}") from error
+            body, content_type = inner, "application/json"
+            status["receivedContentType"] = FORM_TYPE
+        else:
+            payload = parse_payload(body)
     except PayloadNotJson as error:
         phase = DeliveryPhase.DEAD_LETTERED
         status["error"] = normalized_error(error)
@@ -415,6 +465,13 @@ async def receive(request: Request) -> JSONResponse:
     if view is None:
         return _problem(404, f"no provider {provider_name!r} in org {org!r}")
     provider = view.provider
+    if not provider.webhook_configured:
+        # Valid (a provider may serve backfill only), but nothing could verify a delivery.
+        return _problem(
+            404,
+            f"provider {provider_name!r} has no webhook configured; add spec.webhook with a "
+            "secretRef to its ExternalBackendProvider to receive deliveries",
+        )
     if not provider.webhook_enabled:
         return _problem(404, f"webhooks are disabled for provider {provider_name!r}")
     try:
@@ -427,10 +484,14 @@ async def receive(request: Request) -> JSONResponse:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         return _problem(413, f"body larger than {MAX_BODY_BYTES} bytes")
-    if not _json_content_type(request.headers.get("content-type")):
+    content_type = request.headers.get("content-type")
+    form = _media_type(content_type) == FORM_TYPE and form_field(provider.provider_type)
+    if not (form or _json_content_type(content_type)):
         return _problem(
             415,
-            "content type must be application/json (configure the hook to send JSON)",
+            "content type must be application/json (configure the hook to send JSON)"
+            if form_field(provider.provider_type) is None
+            else f"content type must be application/json or {FORM_TYPE}",
         )
     query = dict(request.query_params)
     if not signature_headers_present(provider.provider_type, request.headers, query):

@@ -12,6 +12,7 @@ Nothing here knows about Temporal or Postgres.
 from __future__ import annotations
 
 import email.utils
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -91,6 +92,10 @@ class ExternalObject(_Model):
     """Anything synced: normalized fields plus the `external` envelope."""
 
     external: ExternalEnvelope
+    absent_fields: list[str] = Field(default_factory=list)
+    """Normalized fields the source did not carry (some webhook payloads are partial): their
+    values here are placeholders, so projections must not write them over stored ones. Reads
+    of whole objects (REST, GraphQL) leave it empty."""
 
 
 class CloneUrls(_Model):
@@ -276,6 +281,16 @@ class ExternalCollaborator(ExternalObject):
     permission: str | None = None
     permissions: dict[str, bool] = Field(default_factory=dict)
     user: ExternalUser
+
+
+class ExternalTeamPermission(ExternalObject):
+    """A team's access to a repository; `permission` is the role name, as for collaborators."""
+
+    repository: str
+    slug: str
+    name: str | None = None
+    permission: str | None = None
+    permissions: dict[str, bool] = Field(default_factory=dict)
 
 
 class StatusChecks(_Model):
@@ -560,15 +575,24 @@ class PaginationLoopError(ProviderProtocolError):
     """A listing pointed back to a page it had already served."""
 
 
+# Longer than any provider asks for (and short enough for `timedelta`): beyond it, unknown.
+MAX_RETRY_AFTER_SECONDS = 7 * 24 * 3600.0
+
+
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
     if value is None or not value.strip():
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        # "inf", "nan" or a delay no datetime can hold would break every caller: unknown.
+        if not math.isfinite(seconds) or seconds >= MAX_RETRY_AFTER_SECONDS:
+            return None
+        return max(0.0, seconds)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

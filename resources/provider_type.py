@@ -59,6 +59,10 @@ class WebhookSignature(WebhookVerification):
     alternatives: list[WebhookVerification] = Field(default_factory=list)
     """Other secret-based schemes the provider offers."""
     signed_alternative: SignedAlternative | None = None
+    form_field: str | None = None
+    """Hooks may also POST `application/x-www-form-urlencoded` bodies whose field of this name
+    holds the JSON document, with the signature over the form body as sent (GitHub: `payload`).
+    Unset: only JSON bodies are accepted."""
 
     @model_validator(mode="before")
     @classmethod

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from settings import get_settings
 from starter import manifests
+from starter.audit_command import audit
 from starter.columns import COLUMNS
 from starter.conflict_commands import conflicts_app
 from starter.errors import EXIT_OK, CliError, InvalidInput
@@ -33,6 +34,7 @@ app.add_typer(simulate_app, name="simulate")
 app.add_typer(webhooks_app, name="webhooks")  # issue 4
 app.add_typer(conflicts_app, name="conflicts")  # issue 5 (conflicts)
 app.add_typer(intents_app, name="intents")  # issue 5 (write intents)
+app.command("audit")(audit)  # issue 9 (the audit trail)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 

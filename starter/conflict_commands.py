@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from typing import Annotated, Any
 
@@ -31,6 +29,7 @@ from activities.conflict_models import (
     conflict_workflow_id,
 )
 from settings import Settings, get_settings
+from starter.connection import database_engine, database_session
 from starter.errors import InvalidInput
 from starter.render import OutputFormat, render
 from starter.temporal_client import connect
@@ -56,18 +55,6 @@ OrgOpt = Annotated[
 OutputOpt = Annotated[OutputFormat, typer.Option("-o", "--output")]
 
 
-@contextmanager
-def _session(settings: Settings) -> Iterator[Session]:
-    from store.db import make_engine, session_scope
-
-    engine: Engine = make_engine(settings.sqlalchemy_database_url)
-    try:
-        with session_scope(engine) as session:
-            yield session
-    finally:
-        engine.dispose()
-
-
 def _with_field_paths(doc: dict[str, Any]) -> dict[str, Any]:
     """The table shows field paths, not the whole values."""
     spec = dict(doc.get("spec") or {})
@@ -86,7 +73,7 @@ def list_conflicts(
     """Conflicts, oldest first (all phases unless --phase)."""
     from store.conflicts import list_conflicts as stored
 
-    with _session(get_settings()) as session:
+    with database_session(get_settings()) as session:
         docs = stored(session, org=org, phase=phase)
     if output is OutputFormat.table:
         if not docs:
@@ -115,7 +102,7 @@ def show(
 ) -> None:
     """The whole conflict: target, native URL, each field's base, local and external value,
     last local generation, provider version, the policy's recommendation and the resolution."""
-    with _session(get_settings()) as session:
+    with database_session(get_settings()) as session:
         doc = _load(session, name, org)
     render(out, [doc], output)
 
@@ -148,7 +135,7 @@ def resolve(
 ) -> None:
     """Resolve a conflict through its workflow's `resolve` update."""
     settings = get_settings()
-    with _session(settings) as session:
+    with database_session(settings) as session:
         doc = _load(session, name, org)
     phase = (doc.get("status") or {}).get("phase")
     if phase not in (None, "Open"):
@@ -220,7 +207,7 @@ def reconcile(org: OrgOpt = None) -> None:
     from store.conflicts import list_conflicts as stored
 
     settings = get_settings()
-    with _session(settings) as session:
+    with database_session(settings) as session:
         docs = stored(session, org=org, phase="Open")
 
     async def go() -> int:
@@ -291,28 +278,24 @@ def edit(
     target = EditTarget(org, target_kind, repository, number, provider=provider)
     settings = get_settings()
 
-    async def go() -> EditOutcome:
-        from store.db import make_engine
-
-        engine = make_engine(settings.sqlalchemy_database_url)
+    async def go(engine: Engine) -> EditOutcome:
         client: Client | None = None
         down: str | None = None
         try:
-            try:
-                client = await connect(settings)
-            except Exception as error:  # recorded anyway; the intent starts later
-                down = str(error)
-            outcome = await submit_edit(
-                engine, client, settings.task_queue, target, changes, actor=actor
-            )
-            return outcome if down is None else replace(outcome, start_error=down)
-        finally:
-            engine.dispose()
+            client = await connect(settings)
+        except Exception as error:  # recorded anyway; the intent starts later
+            down = str(error)
+        outcome = await submit_edit(
+            engine, client, settings.task_queue, target, changes, actor=actor
+        )
+        return outcome if down is None else replace(outcome, start_error=down)
 
-    try:
-        outcome = asyncio.run(go())
-    except EditRefused as error:
-        raise InvalidInput(str(error)) from error
+    # The database first: without it the edit cannot be recorded, so say so before Temporal.
+    with database_engine(settings) as engine:
+        try:
+            outcome = asyncio.run(go(engine))
+        except EditRefused as error:
+            raise InvalidInput(str(error)) from error
     pending = ", ".join(sorted(outcome.pending)) or "nothing"
     line = f"{kind} {repository}#{number}: local generation {outcome.local_generation}; pending: {pending}"
     if outcome.intent is not None:

@@ -10,12 +10,16 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from settings import Settings
 from starter.errors import ServiceUnreachable
+
+if TYPE_CHECKING:
+    from store.db import DatabaseUnreachable
 
 STACK_FILE = "dev-stack.json"
 
@@ -46,19 +50,54 @@ def database_url(settings: Settings) -> str:
     )
 
 
-@contextmanager
-def database_session(settings: Settings) -> Iterator[Session]:
-    """A session in one transaction on a database known to be reachable (else exit code 3)."""
-    from store.db import DatabaseUnreachable, make_engine, ping, session_scope
+def reachable_database_url(settings: Settings) -> str:
+    """The database URL, after one connection proved it works (else exit code 3)."""
+    from store.db import DatabaseUnreachable, ping
 
     url = database_url(settings)
     try:
         ping(url)
     except DatabaseUnreachable as error:
-        raise ServiceUnreachable(str(error)) from error
-    engine = make_engine(url)
+        raise ServiceUnreachable(_unreachable(settings, error)) from error
+    return url
+
+
+def _unreachable(settings: Settings, error: DatabaseUnreachable) -> str:
+    """One line: where, why, and what to do about it."""
+    where = f"cannot reach PostgreSQL at {error.host}:{error.port}: {error.reason}"
+    if settings.database_url:
+        return f"{where}; {error.hint}"
+    # The URL came from a stack file that outlived its stack (killed, not stopped).
+    return (
+        f"{where}; the dev stack recorded in {stack_file(settings)} is not running: start "
+        "`krate-sync dev`, or set KRATE_DATABASE_URL"
+    )
+
+
+@contextmanager
+def database_engine(settings: Settings) -> Iterator[Engine]:
+    """An engine on a database known to be reachable; a connection lost while the block runs
+    also becomes exit code 3 instead of a traceback."""
+    from sqlalchemy.exc import OperationalError
+
+    from store.db import make_engine
+
+    engine = make_engine(reachable_database_url(settings))
     try:
-        with session_scope(engine) as session:
-            yield session
+        yield engine
+    except OperationalError as error:
+        reason = (str(error.orig or error).strip().splitlines() or [type(error).__name__])[0]
+        raise ServiceUnreachable(
+            f"lost the connection to PostgreSQL: {reason}; check that it is running and retry"
+        ) from error
     finally:
         engine.dispose()
+
+
+@contextmanager
+def database_session(settings: Settings) -> Iterator[Session]:
+    """A session in one transaction on a database known to be reachable (else exit code 3)."""
+    from store.db import session_scope
+
+    with database_engine(settings) as engine, session_scope(engine) as session:
+        yield session

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from activities.writes_models import SOURCE_AGENT, SOURCE_USER
 from settings import Settings, get_settings
-from starter.connection import database_session
+from starter.connection import database_engine, database_session
 from starter.errors import InvalidInput
 from starter.intents import (
     IntentRejected,
@@ -196,21 +196,18 @@ def _org_of_binding(settings: Settings, binding: str) -> str:
 @intents_app.command("reconcile")
 def reconcile(org: OrgOpt = None) -> None:
     """Start the workflows of intents stored while Temporal was down (phase Pending)."""
-    from starter.connection import database_url
+    from sqlalchemy import Engine
+
     from starter.intents import reconcile_pending_intents
-    from store.db import make_engine
 
     settings = get_settings()
-    engine = make_engine(database_url(settings))
 
-    async def go() -> list[str]:
+    async def go(engine: Engine) -> list[str]:
         client = await connect(settings)
         return await reconcile_pending_intents(engine, client, settings.task_queue, org)
 
-    try:
-        started = asyncio.run(go())
-    finally:
-        engine.dispose()
+    with database_engine(settings) as engine:
+        started = asyncio.run(go(engine))
     if not started:
         out.print("No pending write intents to start.", markup=False, highlight=False)
     for name in started:

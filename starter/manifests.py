@@ -14,7 +14,7 @@ from resources.issues import Issue, has_errors, render_issues
 from resources.kinds import KINDS, KindInfo, UnknownKindError, lookup_kind
 from resources.loader import LoadResult, Manifest, ManifestError, load_paths, manifest_from_dict
 from settings import Settings
-from starter.connection import database_session, database_url
+from starter.connection import database_session, database_url, reachable_database_url
 from starter.errors import InvalidInput, ServiceUnreachable
 
 
@@ -240,13 +240,8 @@ def _stop_workflow(settings: Settings, org: str, binding: str) -> str:
 
 
 def migrate(settings: Settings) -> str:
-    from store.db import DatabaseUnreachable, ping
     from store.migrate import current, upgrade
 
-    url = database_url(settings)
-    try:
-        ping(url)
-    except DatabaseUnreachable as error:
-        raise ServiceUnreachable(str(error)) from error
+    url = reachable_database_url(settings)
     upgrade(url)
     return f"database schema at revision {current(url)}"

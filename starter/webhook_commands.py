@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from settings import get_settings
+from starter.connection import database_engine
 from starter.errors import InvalidInput
 from starter.render import OutputFormat, render
 
@@ -27,16 +28,13 @@ def replay(
     """Re-queue a DeadLettered or Failed delivery (replaying twice has one effect)."""
     from ingress.replay import DeliveryNotFound, requeue
     from ingress.signaler import TemporalUnavailable, WorkflowSignaler
-    from store.db import make_engine
 
     settings = get_settings()
-    engine = make_engine(settings.sqlalchemy_database_url)
-    try:
-        outcome = requeue(engine, org, delivery, actor="cli")
-    except DeliveryNotFound as error:
-        raise InvalidInput(str(error)) from error
-    finally:
-        engine.dispose()
+    with database_engine(settings) as engine:
+        try:
+            outcome = requeue(engine, org, delivery, actor="cli")
+        except DeliveryNotFound as error:
+            raise InvalidInput(str(error)) from error
     line = f"{outcome.name}: {outcome.message}"
     if outcome.replayed and outcome.config is not None:
         config = outcome.config
@@ -56,12 +54,7 @@ def list_deliveries(
 ) -> None:
     """Deliveries of an org, newest first, optionally in one phase."""
     from ingress.api import _list_deliveries
-    from store.db import make_engine
 
-    settings = get_settings()
-    engine = make_engine(settings.sqlalchemy_database_url)
-    try:
+    with database_engine(get_settings()) as engine:
         items = _list_deliveries(engine, org, {"phase": phase or ""}, 1000)
-    finally:
-        engine.dispose()
     render(out, items, output)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
 from store import canonical
@@ -56,3 +59,76 @@ def list_audit(
         statement = statement.where(AuditEntry.subject_name == subject_name)
     statement = statement.order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
     return list(session.exec(statement.limit(limit)).all())
+
+
+@dataclass(frozen=True)
+class AuditObject:
+    """One object to read the trail of: its kind (None: any kind) and every name it may be
+    recorded under (a delivery's object name, an issue's local name...)."""
+
+    kind: str | None
+    names: tuple[str, ...]
+
+
+def query_audit(
+    session: Session,
+    *,
+    org: str | None = None,
+    objects: Sequence[AuditObject] = (),
+    actions: Sequence[str] = (),
+    limit: int = 100,
+) -> list[AuditEntry]:
+    """The newest entries first, for any of `objects` and any of `actions`.
+
+    An action matches itself and the actions it prefixes up to a `.` or `-`: `intent` matches
+    `intent.approved`, `conflict` matches `conflict-raised`.
+    """
+    statement = select(AuditEntry)
+    if org is not None:
+        statement = statement.where(AuditEntry.org == org)
+    if objects:
+        statement = statement.where(
+            or_(
+                *(
+                    and_(
+                        col(AuditEntry.subject_name).in_(o.names),
+                        *([col(AuditEntry.subject_kind) == o.kind] if o.kind else []),
+                    )
+                    for o in objects
+                )
+            )
+        )
+    if actions:
+        action = col(AuditEntry.action)
+        statement = statement.where(
+            or_(
+                *(
+                    or_(
+                        action == a,
+                        action.startswith(f"{a}.", autoescape=True),
+                        action.startswith(f"{a}-", autoescape=True),
+                    )
+                    for a in actions
+                )
+            )
+        )
+    statement = statement.order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
+    return list(session.exec(statement.limit(limit)).all())
+
+
+def audit_document(entry: AuditEntry) -> dict[str, Any]:
+    """An entry as the command line and the API show it."""
+    return {
+        "id": entry.id,
+        "at": entry.at.isoformat() if entry.at else None,
+        "org": entry.org,
+        "actor": entry.actor,
+        "action": entry.action,
+        "object": {
+            "kind": entry.subject_kind,
+            "namespace": entry.subject_namespace,
+            "name": entry.subject_name,
+        },
+        "providerRef": entry.provider_ref,
+        "details": entry.details,
+    }

@@ -129,7 +129,12 @@ async def test_first_pass_walks_every_page_and_projects_everything(world: World)
     assert count_rows(w.engine, Job) == len(state.jobs)
     assert count_rows(w.engine, GitRef) == len(state.branches) + len(state.tags)
     assert count_rows(w.engine, DeployKey) == len(state.keys)
-    assert count_rows(w.engine, RepositoryPermission) == len(state.collaborators)
+    permissions = rows(w.engine, RepositoryPermission)
+    assert len(permissions) == len(state.collaborators) + len(state.teams)
+    # Teams from GET /repos/{o}/{r}/teams, with their role on the repository.
+    assert {(p.principal, p.permission) for p in permissions if p.principal_kind == "team"} == {
+        (t.slug, t.role_name) for t in state.teams.values()
+    }
     assert count_rows(w.engine, BranchProtection) == sum(
         1 for b in state.branches.values() if b.protection is not None
     )

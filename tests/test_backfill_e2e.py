@@ -184,7 +184,10 @@ def _assert_exact(sim: Simulator, database_url: str) -> None:
     assert counts["repositories"] == len(sim.state.repos)
     repos = list(sim.state.repos.values())
     assert counts["deploy_keys"] == sum(len(r.keys) for r in repos)
-    assert counts["repository_permissions"] == sum(len(r.collaborators) for r in repos)
+    # Users and teams both hold permissions on a repository.
+    assert counts["repository_permissions"] == sum(
+        len(r.collaborators) + len(r.teams) for r in repos
+    )
     assert counts["branch_protections"] == sum(
         1 for r in repos for b in r.branches.values() if b.protection is not None
     )
@@ -302,7 +305,7 @@ async def test_github_binding_end_to_end(
         with session_scope(engine) as session:
             states = get_resources(session, "ExternalSyncState")
         engine.dispose()
-        assert len(states) == len(first.cursors) == 27  # 3 repositories × 9 scopes
+        assert len(states) == len(first.cursors) == 30  # 3 repositories × 10 scopes
         assert {s["status"]["phase"] for s in states} == {"Ready"}
 
         # ---- 10 changes, then an incremental pass reads only them
@@ -356,8 +359,8 @@ async def test_github_binding_end_to_end(
         operations = [r["operation"] for r in full if r["path"] == "/graphql"]
         assert set(operations) == {"KrateIssues", "KratePullRequests", "KrateRunJobs"}
         assert len(operations) <= 6 + 2  # (retries after a dropped connection aside)
-        # Every other listing of the 30 scopes (refs read two) answered 304.
-        assert len(not_modified) == 3 * 10 - 7
+        # Every other listing of the 30 scopes (refs read two: 11 per repository) answered 304.
+        assert len(not_modified) == 3 * 11 - 7
         report["incremental_requests"] = len(log)
         report["incremental_304"] = len(not_modified)
         assert second.objects_updated - first.objects_updated == 10 + rerun_jobs
@@ -368,7 +371,7 @@ async def test_github_binding_end_to_end(
         await handle.signal(BindingSyncWorkflow.sync_now)
         await _wait_for_pass(handle, 3)
         log = (await control.get("/_sim/requests")).json()["requests"]
-        assert len(log) == 30
+        assert len(log) == 3 * 11  # 10 scopes per repository, refs read two
         assert all(r["not_modified"] for r in log)
         report["unchanged_304_ratio"] = sum(r["not_modified"] for r in log) / len(log)
         await handle.terminate("the faulted walk takes over")

@@ -1,4 +1,4 @@
-"""`krate-sync validate | apply | get | delete` on the spec's examples and on broken manifests,
+"""`krate-sync validate | apply | get | delete` on examples/ and on broken manifests,
 against a real PostgreSQL."""
 
 from __future__ import annotations

@@ -114,6 +114,7 @@ CASES = [
           "read_only": True}),
     Case("DELETE", f"{R}/keys/{{key_id}}", "/repos/{r}/keys/{key}", 204),
     Case("GET", f"{R}/collaborators", "/repos/{r}/collaborators", 200),
+    Case("GET", f"{R}/teams", "/repos/{r}/teams", 200),
     Case("GET", f"{R}/branches/{{branch}}/protection", "/repos/{r}/branches/main/protection", 200),
     Case("PUT", f"{R}/branches/{{branch}}/protection", "/repos/{r}/branches/{feature}/protection",
          200, {"required_status_checks": {"strict": True, "contexts": ["CI"]},

@@ -16,8 +16,8 @@ CTX = MappingContext(provider_ref="github-a5c", binding_ref="b")
 NOW = datetime(2026, 5, 11, 12, tzinfo=UTC)
 EVENTS = (
     "issues issue_comment label pull_request pull_request_review pull_request_review_comment "
-    "push create delete workflow_run workflow_job check_run check_suite repository member "
-    "deploy_key branch_protection_rule"
+    "push create delete workflow_run workflow_job check_run check_suite status repository "
+    "member deploy_key branch_protection_rule team_add team"
 ).split()
 CASES = [
     pytest.param(event, index, id=f"{event}-{p.get('action', '')}-{index}")
@@ -30,6 +30,11 @@ CASES = [
 def test_every_example_normalizes_to_events_and_objects_or_a_reason(event: str, index: int) -> None:
     payload = examples()[event][index]
     result = normalize(event, payload.get("action"), payload, CTX, received_at=NOW)
+    if "repository" not in payload:
+        # Team events about the team alone (created, deleted): nothing of a repository changes.
+        assert result.ignored_reason is not None
+        assert not result.events
+        return
     assert result.events, "every delivery records at least one sync event"
     for draft in result.events:
         assert draft.native_id

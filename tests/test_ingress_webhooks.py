@@ -172,7 +172,7 @@ async def test_missing_signature_or_event_header_is_400(app: Ingress) -> None:
 
 async def test_wrong_content_type_is_415(app: Ingress) -> None:
     body, headers = signed("issues", _issue_payload())
-    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    headers["Content-Type"] = "text/plain"  # (form bodies: tests/test_ingress_form_webhooks.py)
     response = await app.http.post(f"/webhooks/{ORG}/{PROVIDER}", content=body, headers=headers)
     assert response.status_code == 415
     assert _count(app, WebhookDelivery) == 0
@@ -236,6 +236,22 @@ async def test_unknown_provider_is_404(app: Ingress) -> None:
     body, headers = signed("issues", _issue_payload())
     response = await app.http.post(f"/webhooks/{ORG}/nope", content=body, headers=headers)
     assert response.status_code == 404
+
+
+async def test_provider_without_webhook_block_is_404_with_the_fix(
+    clean_database: str, tmp_path: Path
+) -> None:
+    # Valid (a provider may be used for backfill only), so delivering to it is not our fault.
+    backfill_only = provider_manifest()
+    del backfill_only["spec"]["webhook"]
+    owner, name = _repo(_issue_payload())
+    apply_all(clean_database, [backfill_only, binding_manifest(owner, name)])
+    async with ingress(clean_database, tmp_path, client=None) as app:
+        response = await app.post("issues", _issue_payload())
+        assert response.status_code == 404
+        assert "has no webhook configured" in response.json()["error"]
+        assert "spec.webhook" in response.json()["error"]
+        assert _count(app, WebhookDelivery) == 0
 
 
 async def test_database_down_answers_503_not_4xx(clean_database: str, tmp_path: Path) -> None:

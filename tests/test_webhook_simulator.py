@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlmodel import select
 from temporalio.testing import WorkflowEnvironment
 
@@ -29,8 +30,10 @@ from tests.test_webhook_helpers import (
 )
 
 
+# "form" is what GitHub's REST API gives a hook created without a content_type.
+@pytest.mark.parametrize("content_type", ["json", "form"])
 async def test_simulator_mutations_arrive_as_signed_webhooks_and_are_projected(
-    dev_server_env: WorkflowEnvironment, clean_database: str, tmp_path: Path
+    dev_server_env: WorkflowEnvironment, clean_database: str, tmp_path: Path, content_type: str
 ) -> None:
     owner = f"sim-{uuid.uuid4().hex[:6]}"
     seed = SeedConfig(owners=[owner], repos=1, issues=3, pulls=1, runs=0, comments=0)
@@ -43,7 +46,9 @@ async def test_simulator_mutations_arrive_as_signed_webhooks_and_are_projected(
             SimulatorConfig(
                 seed=seed,
                 webhook=WebhookConfig(
-                    url=f"http://ingress/webhooks/{ORG}/{PROVIDER}", secret=SECRET
+                    url=f"http://ingress/webhooks/{ORG}/{PROVIDER}",
+                    secret=SECRET,
+                    content_type=content_type,
                 ),
             ),
             webhook_transport=httpx.ASGITransport(app=app.app),
@@ -86,5 +91,9 @@ async def test_simulator_mutations_arrive_as_signed_webhooks_and_are_projected(
             rows = session.exec(select(WebhookDelivery)).all()
         assert {r.event_type for r in rows} >= {"issues", "issue_comment"}
         assert all(r.signature_verified for r in rows)
+        received = {r.status_extra.get("receivedContentType") for r in rows}
+        assert received == (
+            {"application/x-www-form-urlencoded"} if content_type == "form" else {None}
+        )
         assert all(r.phase == "Processed" for r in rows), [(r.event_type, r.phase) for r in rows]
         assert len(rows) == len([d for d in deliveries.get("deliveries", deliveries) if d])

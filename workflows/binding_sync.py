@@ -61,6 +61,7 @@ INTERFACE_KINDS: dict[str, tuple[str, ...]] = {
         "GitRef",
         "DeployKey",
         "RepositoryPermission",
+        "TeamPermission",
         "BranchProtection",
     ),
     "issueTracking": ("Issue", "Comment"),

@@ -3,7 +3,9 @@
 One `httpx.AsyncClient` per adapter, with an injectable transport (tests pass
 `httpx.MockTransport`; production passes nothing). It sets GitHub's recommended headers, adds the
 bearer token, sends `If-None-Match` for conditional requests, reads the rate-limit headers into a
-budget, and raises the classified error for anything that is not a success or a 304.
+budget, follows GitHub's redirects (a renamed or transferred repository's old URL answers 301
+for GET and 307 for other methods, with a Location on the same API), and raises the classified
+error for anything that is not a success or a 304.
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ DEFAULT_BASE_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
 DEFAULT_USER_AGENT = "krate-sync/0.1 (+https://krate.a5c.ai)"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+# 301/302 change a non-GET into a GET in browsers; GitHub sends 307 for those, so only GET and
+# HEAD follow 301/302, every method follows 307/308 (same method, same body).
+REDIRECT_ANY_METHOD = frozenset({307, 308})
+REDIRECT_GET_ONLY = frozenset({301, 302})
+MAX_REDIRECTS = 5
 
 Params = Mapping[str, str | int | bool]
 
@@ -107,10 +114,10 @@ class GitHubClient:
         A 401 with App credentials drops the cached installation token and retries once.
         """
         self._check_origin(url)
-        response = await self._send(method, url, params=params, json=json, etag=etag)
+        response = await self._follow(method, url, params=params, json=json, etag=etag)
         if response.status_code == 401 and self._auth.refreshable:
             self._auth.invalidate()
-            response = await self._send(method, url, params=params, json=json, etag=etag)
+            response = await self._follow(method, url, params=params, json=json, etag=etag)
         verdict = classify_response(response, now=self._clock())
         if verdict.error is not None:
             raise verdict.error
@@ -159,6 +166,33 @@ class GitHubClient:
             etag=response.headers.get("etag"),
             rate_limit=budget,
         )
+
+    async def _follow(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Params | None,
+        json: Any,
+        etag: str | None,
+    ) -> httpx.Response:
+        """`_send`, then the redirects GitHub asks for, on our own origin only (the token must
+        not leave it): a Location elsewhere is a ProviderProtocolError. A redirect chain longer
+        than MAX_REDIRECTS, or a 301/302 for a write, is returned for classification."""
+        response = await self._send(method, url, params=params, json=json, etag=etag)
+        for _ in range(MAX_REDIRECTS):
+            status = response.status_code
+            location = response.headers.get("location")
+            follows = status in REDIRECT_ANY_METHOD or (
+                status in REDIRECT_GET_ONLY and method in ("GET", "HEAD")
+            )
+            if not follows or not location:
+                return response
+            target = str(response.request.url.join(location))
+            self._check_origin(target)
+            # The Location carries the query string already.
+            response = await self._send(method, target, params=None, json=json, etag=etag)
+        return response
 
     async def _send(
         self,

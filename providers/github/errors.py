@@ -9,6 +9,11 @@ Rules (GitHub REST docs, "Rate limits for the REST API" and "Troubleshooting"):
   (the docs' own advice); a bare 429 is treated the same way.
 - 401 auth, other 403 permission, 404/410 not found, 400/422 validation, 405/409/412 conflict.
 - 5xx and 408: transient, honouring `retry-after` when present.
+
+Headers are read defensively: a `x-ratelimit-reset` that is not an integer or lies outside the
+dates Python can represent (GitHub never sends one; a proxy or a bug might) counts as unknown, and
+a primary limit with an unknown reset waits like a secondary one (`retry-after`, else a
+minute). A bad header must never hide the status it came with.
 """
 
 from __future__ import annotations
@@ -48,15 +53,27 @@ class Classification:
 
 
 def read_rate_limit(headers: httpx.Headers) -> RateLimitBudget:
-    """The x-ratelimit-* headers as a budget (fields absent from the response stay None)."""
-    reset = _int(headers.get("x-ratelimit-reset"))
+    """The x-ratelimit-* headers as a budget (fields absent or unreadable stay None)."""
     return RateLimitBudget(
         limit=_int(headers.get("x-ratelimit-limit")),
         remaining=_int(headers.get("x-ratelimit-remaining")),
         used=_int(headers.get("x-ratelimit-used")),
-        reset_at=datetime.fromtimestamp(reset, UTC) if reset is not None else None,
+        reset_at=parse_reset(headers.get("x-ratelimit-reset")),
         resource=headers.get("x-ratelimit-resource"),
     )
+
+
+def parse_reset(value: str | None) -> datetime | None:
+    """`x-ratelimit-reset` (epoch seconds) as a time, or None when it is not an integer or
+    not a representable date."""
+    seconds = _int(value)
+    if seconds is None:
+        return None
+    try:
+        reset = datetime.fromtimestamp(seconds, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return reset
 
 
 def classify_response(response: httpx.Response, *, now: datetime | None = None) -> Classification:
@@ -124,9 +141,14 @@ def _rate_limit(
             secondary=True,
             **common,
         )
-    if budget.remaining == 0:
+    if budget.remaining == 0 and budget.reset_at is not None:
         return RateLimited(message, reset_at=budget.reset_at, **common)
-    if response.status_code == 429 or "secondary rate limit" in message.lower():
+    # An exhausted budget whose reset is unknown waits like a secondary limit.
+    if (
+        budget.remaining == 0
+        or response.status_code == 429
+        or "secondary rate limit" in message.lower()
+    ):
         return RateLimited(
             message,
             retry_after=SECONDARY_LIMIT_DEFAULT_WAIT,

@@ -32,6 +32,7 @@ from providers.base import (
     ExternalRef,
     ExternalRepository,
     ExternalReview,
+    ExternalTeamPermission,
     ExternalUser,
     GitSignature,
     Interface,
@@ -702,6 +703,40 @@ def collaborator(raw: Raw, ctx: MappingContext, *, repository: str) -> ExternalC
     )
 
 
+# GitHub's legacy permission names (team objects, older payloads) as role names.
+_ROLE_OF_PERMISSION = {"pull": "read", "push": "write"}
+
+
+def team_permission(
+    raw: Raw, ctx: MappingContext, *, repository: str, flags: Raw | None = None
+) -> ExternalTeamPermission:
+    """A team with access to a repository (GET /repos/{o}/{r}/teams, `team_add`, `team`).
+    `flags` are the team's permissions on the repository when they come apart from the team
+    object (the `team` event puts them on `repository.permissions`)."""
+    slug = _required_str(raw, "slug")
+    given = flags if flags is not None else _obj(raw, "permissions")
+    bools = {k: v for k, v in given.items() if isinstance(v, bool)}
+    legacy = _str(raw, "permission")
+    role = next((r for f, r in _PERMISSION_ORDER if bools.get(f)), None) or (
+        _ROLE_OF_PERMISSION.get(legacy, legacy) if legacy else None
+    )
+    return ExternalTeamPermission(
+        external=envelope(
+            raw,
+            ctx,
+            interface="gitForge",
+            native_kind="team",
+            native_id=_id(raw),
+            consumed=(*_ENVELOPE_KEYS, "slug", "name", "permission", "permissions", "parent"),
+        ),
+        repository=repository,
+        slug=slug,
+        name=_str(raw, "name"),
+        permission=role,
+        permissions=bools,
+    )
+
+
 def _enabled(raw: Raw, key: str) -> bool:
     # GET answers `{"enabled": bool}` for these; older payloads and webhooks a plain bool.
     value = raw.get(key)
@@ -933,4 +968,171 @@ def job(raw: Raw, ctx: MappingContext, *, repository: str | None = None) -> Exte
         labels=[x for x in raw.get("labels", []) if isinstance(x, str)]
         if isinstance(raw.get("labels"), list)
         else [],
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks and commit statuses (CI that reports to GitHub from outside Actions)
+# ---------------------------------------------------------------------------------------------
+
+# Check suites, check runs and workflow runs are numbered in separate id spaces, and pipelines
+# and jobs are keyed by native id within a repository: the kind prefix keeps them apart.
+CHECK_SUITE_PREFIX = "check_suite/"
+CHECK_RUN_PREFIX = "check_run/"
+# The app GitHub Actions reports its checks as: its runs and jobs come as workflow_run and
+# workflow_job with more detail, so its check suites and runs would be duplicates.
+ACTIONS_APP_SLUG = "github-actions"
+
+
+def check_app_slug(raw: Raw) -> str | None:
+    return _str(_obj(raw, "app"), "slug")
+
+
+def check_suite(raw: Raw, ctx: MappingContext, *, repository: str) -> ExternalPipeline:
+    """A check suite: one app's checks on one commit, as a pipeline (`native_kind`
+    check_suite). `workflow` is the app's name (Buildkite, CircleCI, ...)."""
+    status = _str(raw, "status")
+    conclusion = _str(raw, "conclusion")
+    sha = _str(raw, "head_sha")
+    app = _obj(raw, "app")
+    consumed = (
+        "node_id",
+        "url",
+        "updated_at",
+        "head_branch",
+        "head_sha",
+        "status",
+        "conclusion",
+        "created_at",
+        "app",
+        "repository",
+        "head_commit",
+    )
+    return ExternalPipeline(
+        external=envelope(
+            raw,
+            ctx,
+            interface="cicd",
+            native_kind="check_suite",
+            native_id=CHECK_SUITE_PREFIX + _id(raw),
+            consumed=consumed,
+            url=None,
+            sha=sha,
+            extra_fields={"app": {k: app.get(k) for k in ("id", "slug", "name")}} if app else None,
+        ),
+        repository=repository,
+        workflow=_str(app, "name") or _str(app, "slug"),
+        workflow_id=str(app["id"]) if isinstance(app.get("id"), int) else None,
+        ref=_str(raw, "head_branch"),
+        sha=sha,
+        status=status,
+        conclusion=conclusion,
+        phase=pipeline_phase(status, conclusion),
+        created_at=_time(raw, "created_at"),
+        started_at=_time(raw, "created_at"),
+    )
+
+
+def check_run(raw: Raw, ctx: MappingContext, *, repository: str) -> ExternalJob:
+    """A check run as a job of its check suite (`native_kind` check_run). Check runs have no
+    updated_at: completion, else start, stands in for it, as for workflow jobs."""
+    suite = _obj(raw, "check_suite")
+    status = _str(raw, "status")
+    conclusion = _str(raw, "conclusion")
+    started = _time(raw, "started_at")
+    completed = _time(raw, "completed_at")
+    output = _obj(raw, "output")
+    consumed = (
+        "node_id",
+        "url",
+        "html_url",
+        "name",
+        "status",
+        "conclusion",
+        "started_at",
+        "completed_at",
+        "head_sha",
+        "check_suite",
+        "app",
+        "output",
+        "pull_requests",
+    )
+    extra: dict[str, Any] = {
+        "output": {k: output.get(k) for k in ("title", "summary")} if output else None,
+        "app_slug": check_app_slug(raw),
+    }
+    return ExternalJob(
+        external=envelope(
+            raw,
+            ctx,
+            interface="cicd",
+            native_kind="check_run",
+            native_id=CHECK_RUN_PREFIX + _id(raw),
+            consumed=consumed,
+            updated_at=completed or started,
+            sha=_str(raw, "head_sha"),
+            extra_fields=extra,
+        ),
+        repository=repository,
+        pipeline_id=CHECK_SUITE_PREFIX + _id(suite),
+        name=_str(raw, "name") or "",
+        status=status,
+        conclusion=conclusion,
+        phase=pipeline_phase(status, conclusion),
+        started_at=started,
+        completed_at=completed,
+    )
+
+
+COMMIT_STATUS_PREFIX = "status/"
+
+
+def commit_status(raw: Raw, ctx: MappingContext, *, repository: str) -> ExternalPipeline:
+    """A commit status (the `status` event: context + state on a sha) as a pipeline with
+    `native_kind` commit_status. GitHub makes a new status object per report; what the pull
+    request shows is the latest per (sha, context), so that pair is the identity and each new
+    report updates one row (the status's own id stays in extensions)."""
+    sha = _required_str(raw, "sha")
+    context = _str(raw, "context") or "default"
+    state = _str(raw, "state")
+    # pending is still running; success, failure and error are final.
+    status = "pending" if state == "pending" else "completed"
+    conclusion = None if state == "pending" else state
+    commit_url = _str(_obj(raw, "commit"), "url")
+    return ExternalPipeline(
+        external=envelope(
+            raw,
+            ctx,
+            interface="cicd",
+            native_kind="commit_status",
+            native_id=f"{COMMIT_STATUS_PREFIX}{sha}/{context}",
+            consumed=(
+                "node_id",
+                "sha",
+                "context",
+                "state",
+                "target_url",
+                "updated_at",
+                "created_at",
+                "branches",
+                "commit",
+                "name",
+                "repository",
+                "sender",
+                "organization",
+                "installation",
+                "enterprise",
+            ),
+            url=_str(raw, "target_url"),
+            api_url=f"{commit_url}/statuses" if commit_url else None,
+            sha=sha,
+        ),
+        repository=repository,
+        workflow=context,
+        sha=sha,
+        status=status,
+        conclusion=conclusion,
+        phase=pipeline_phase(status, conclusion if state != "error" else "failure"),
+        created_at=_time(raw, "created_at"),
+        started_at=_time(raw, "created_at"),
     )

@@ -35,6 +35,7 @@ from providers.base import (
 )
 from providers.github import mapping
 from providers.github.mapping import MappingContext, MappingError
+from providers.github.presence import mark_absent
 
 Raw = Mapping[str, Any]
 
@@ -54,8 +55,11 @@ SUPPORTED_EVENTS = frozenset(
         "workflow_job",
         "check_run",
         "check_suite",
+        "status",
         "repository",
         "member",
+        "team_add",
+        "team",
         "deploy_key",
         "branch_protection_rule",
         "ping",
@@ -184,12 +188,25 @@ def _event_for(
     )
 
 
+def _present(obj: ExternalObject, name: str) -> Any:
+    """A normalized field for a sync event's summary; None (left out) when the payload lacked
+    it, so the event does not claim a placeholder value."""
+    return None if name in obj.absent_fields else getattr(obj, name)
+
+
 def _issues(
     action: str | None, payload: Raw, ctx: MappingContext, repo: str, received_at: datetime
 ) -> NormalizedDelivery:
-    issue = mapping.issue(_obj(payload, "issue"), ctx, repository=repo)
+    raw_issue = _obj(payload, "issue")
+    issue = mark_absent(mapping.issue(raw_issue, ctx, repository=repo), raw_issue)
     event = _event_for(
-        issue, "Issue", action, received_at, repository=repo, issue=issue.number, state=issue.state
+        issue,
+        "Issue",
+        action,
+        received_at,
+        repository=repo,
+        issue=issue.number,
+        state=_present(issue, "state"),
     )
     if action in ("deleted", "transferred"):
         # A transferred issue lives on in another repository: gone from this one.
@@ -209,7 +226,8 @@ def _issues(
 def _issue_comment(
     action: str | None, payload: Raw, ctx: MappingContext, repo: str, received_at: datetime
 ) -> NormalizedDelivery:
-    comment = mapping.issue_comment(_obj(payload, "comment"), ctx, repository=repo)
+    raw_comment = _obj(payload, "comment")
+    comment = mark_absent(mapping.issue_comment(raw_comment, ctx, repository=repo), raw_comment)
     raw_issue = _obj(payload, "issue")
     if _obj(raw_issue, "pull_request"):
         comment = comment.model_copy(update={"parent_kind": "pull_request"})
@@ -268,7 +286,8 @@ def _label(
 def _pull_request(
     action: str | None, payload: Raw, ctx: MappingContext, repo: str, received_at: datetime
 ) -> NormalizedDelivery:
-    pull = mapping.pull_request(_obj(payload, "pull_request"), ctx, repository=repo)
+    raw_pull = _obj(payload, "pull_request")
+    pull = mark_absent(mapping.pull_request(raw_pull, ctx, repository=repo), raw_pull)
     event = _event_for(
         pull,
         "PullRequest",
@@ -277,8 +296,8 @@ def _pull_request(
         repository=repo,
         pullRequest=pull.number,
         headSha=pull.head_sha,
-        state=pull.state,
-        merged=pull.merged,
+        state=_present(pull, "state"),
+        merged=_present(pull, "merged"),
     )
     return NormalizedDelivery(events=[event], objects=[pull])
 
@@ -312,7 +331,8 @@ def _pull_request_review(
 def _pull_request_review_comment(
     action: str | None, payload: Raw, ctx: MappingContext, repo: str, received_at: datetime
 ) -> NormalizedDelivery:
-    comment = mapping.review_comment(_obj(payload, "comment"), ctx, repository=repo)
+    raw_comment = _obj(payload, "comment")
+    comment = mark_absent(mapping.review_comment(raw_comment, ctx, repository=repo), raw_comment)
     if comment.parent_number is None:
         comment = comment.model_copy(update={"parent_number": _pull_number(payload)})
     event = _event_for(
@@ -473,7 +493,8 @@ def _create_delete(
 def _workflow_run(
     action: str | None, payload: Raw, ctx: MappingContext, repo: str, received_at: datetime
 ) -> NormalizedDelivery:
-    run = mapping.workflow_run(_obj(payload, "workflow_run"), ctx, repository=repo)
+    raw_run = _obj(payload, "workflow_run")
+    run = mark_absent(mapping.workflow_run(raw_run, ctx, repository=repo), raw_run)
     event = _event_for(
         run,
         "Pipeline",
@@ -492,7 +513,8 @@ def _workflow_run(
 def _workflow_job(
     action: str | None, payload: Raw, ctx: MappingContext, repo: str, received_at: datetime
 ) -> NormalizedDelivery:
-    job = mapping.job(_obj(payload, "workflow_job"), ctx, repository=repo)
+    raw_job = _obj(payload, "workflow_job")
+    job = mark_absent(mapping.job(raw_job, ctx, repository=repo), raw_job)
     event = _event_for(
         job,
         "Job",
@@ -507,12 +529,11 @@ def _workflow_job(
     return NormalizedDelivery(events=[event], objects=[job])
 
 
-def _checks(
-    action: str | None, payload: Raw, ctx: MappingContext, repo: str, received_at: datetime
+def _actions_check(
+    kind: str, raw: Raw, action: str | None, repo: str, received_at: datetime
 ) -> NormalizedDelivery:
-    key = "check_run" if "check_run" in payload else "check_suite"
-    raw = _obj(payload, key)
-    kind = "CheckRun" if key == "check_run" else "CheckSuite"
+    """A check suite or run of GitHub Actions itself: recorded, not projected (its workflow_run
+    and workflow_job events are, with more detail)."""
     return NormalizedDelivery(
         events=[
             SyncEventDraft(
@@ -523,24 +544,83 @@ def _checks(
                 action=action,
                 event_time=_first_time(raw.get("completed_at"), raw.get("updated_at"))
                 or received_at,
-                normalized={
-                    "repository": repo,
-                    "headSha": raw.get("head_sha"),
-                    "status": raw.get("status"),
-                    "conclusion": raw.get("conclusion"),
-                },
+                normalized={"repository": repo, "headSha": raw.get("head_sha")},
                 projected=False,
             )
         ],
-        ignored_reason=f"{key} is not projected: Actions runs and jobs arrive as workflow_run "
-        "and workflow_job, which are",
+        ignored_reason=f"GitHub Actions {kind}: Actions runs and jobs are projected from "
+        "workflow_run and workflow_job",
     )
+
+
+def _check_suite(
+    action: str | None, payload: Raw, ctx: MappingContext, repo: str, received_at: datetime
+) -> NormalizedDelivery:
+    raw = _obj(payload, "check_suite")
+    if mapping.check_app_slug(raw) == mapping.ACTIONS_APP_SLUG:
+        return _actions_check("CheckSuite", raw, action, repo, received_at)
+    suite = mapping.check_suite(raw, ctx, repository=repo)
+    event = _event_for(
+        suite,
+        "Pipeline",
+        action,
+        received_at,
+        repository=repo,
+        app=suite.workflow,
+        status=suite.status,
+        conclusion=suite.conclusion,
+        phase=suite.phase,
+        headSha=suite.sha,
+    )
+    return NormalizedDelivery(events=[event], objects=[suite])
+
+
+def _check_run(
+    action: str | None, payload: Raw, ctx: MappingContext, repo: str, received_at: datetime
+) -> NormalizedDelivery:
+    raw = _obj(payload, "check_run")
+    if mapping.check_app_slug(raw) == mapping.ACTIONS_APP_SLUG:
+        return _actions_check("CheckRun", raw, action, repo, received_at)
+    run = mapping.check_run(raw, ctx, repository=repo)
+    event = _event_for(
+        run,
+        "Job",
+        action,
+        received_at,
+        repository=repo,
+        pipeline=run.pipeline_id,
+        name=run.name,
+        status=run.status,
+        conclusion=run.conclusion,
+        phase=run.phase,
+        headSha=run.external.sha,
+    )
+    return NormalizedDelivery(events=[event], objects=[run])
+
+
+def _status(
+    action: str | None, payload: Raw, ctx: MappingContext, repo: str, received_at: datetime
+) -> NormalizedDelivery:
+    # The delivery is the status itself: sha, context, state, target_url at the top level.
+    status = mapping.commit_status(payload, ctx, repository=repo)
+    event = _event_for(
+        status,
+        "Pipeline",
+        payload.get("state") if isinstance(payload.get("state"), str) else None,
+        received_at,
+        repository=repo,
+        context=status.workflow,
+        phase=status.phase,
+        headSha=status.sha,
+    )
+    return NormalizedDelivery(events=[event], objects=[status])
 
 
 def _repository(
     action: str | None, payload: Raw, ctx: MappingContext, repo: str, received_at: datetime
 ) -> NormalizedDelivery:
-    repository = mapping.repository(_obj(payload, "repository"), ctx)
+    raw_repository = _obj(payload, "repository")
+    repository = mark_absent(mapping.repository(raw_repository, ctx), raw_repository)
     event = _event_for(
         repository, "Repository", action, received_at, repository=repository.full_name
     )
@@ -612,6 +692,47 @@ def _member(
         user=ExternalUser(login=member.login, native_id=member.native_id, node_id=member.node_id),
     )
     return NormalizedDelivery(events=[event], objects=[collaborator])
+
+
+def _team_repository(
+    action: str | None, payload: Raw, ctx: MappingContext, repo: str, received_at: datetime
+) -> NormalizedDelivery:
+    """`team_add` and `team` (added_to_repository, removed_from_repository, edited with a
+    repository): a team's access to the repository. Team events without a repository (created,
+    deleted, edited elsewhere) name no repository and are ignored before this."""
+    raw = _obj(payload, "team")
+    repo_flags = _obj(payload, "repository").get("permissions")
+    team = mapping.team_permission(
+        raw,
+        ctx,
+        repository=repo,
+        flags=repo_flags if isinstance(repo_flags, Mapping) else None,
+    )
+    event = SyncEventDraft(
+        interface="gitForge",
+        resource_kind="RepositoryPermission",
+        native_id=team.external.native_id,
+        node_id=team.external.node_id,
+        action=action or "added",
+        event_time=received_at,
+        normalized={"repository": repo, "team": team.slug, "permission": team.permission},
+    )
+    if action == "removed_from_repository":
+        return NormalizedDelivery(
+            events=[event],
+            deletions=[
+                Deletion(
+                    resource_kind="RepositoryPermission",
+                    identity={"repository": repo, "principal_kind": "team", "principal": team.slug},
+                )
+            ],
+        )
+    if action not in (None, "added_to_repository", "edited"):
+        event.projected = False
+        return NormalizedDelivery(
+            events=[event], ignored_reason=f"team {action}: no repository access changed"
+        )
+    return NormalizedDelivery(events=[event], objects=[team])
 
 
 def _deploy_key(
@@ -727,10 +848,13 @@ _HANDLERS = {
     "delete": _delete,
     "workflow_run": _workflow_run,
     "workflow_job": _workflow_job,
-    "check_run": _checks,
-    "check_suite": _checks,
+    "check_run": _check_run,
+    "check_suite": _check_suite,
+    "status": _status,
     "repository": _repository,
     "member": _member,
+    "team_add": _team_repository,
+    "team": _team_repository,
     "deploy_key": _deploy_key,
     "branch_protection_rule": _branch_protection_rule,
     "ping": _label,  # never called: ping is answered before dispatch
@@ -745,6 +869,7 @@ _INTERFACE_OF_EVENT: dict[str, Interface] = {
     "workflow_job": "cicd",
     "check_run": "cicd",
     "check_suite": "cicd",
+    "status": "cicd",
 }
 
 

@@ -63,6 +63,9 @@ class Projection(StoreModel):
     local_changes: dict[str, Any] = jsonb_object()
     conflict_ref: str | None = None
     synced_at: datetime | None = timestamp_now()
+    # Set when a same-version row with other content arrived: a fresh read of this one object
+    # decides (store/upsert.py); cleared by the write that settles it.
+    refresh_wanted_at: datetime | None = timestamp()
     deleted_at: datetime | None = timestamp()
     recorded_at: datetime | None = timestamp_now()
 
@@ -72,9 +75,22 @@ def identity_constraint(table: str, *columns: str) -> UniqueConstraint:
     return UniqueConstraint(*columns, name=f"uq_{table}_identity")
 
 
-def tombstone_scan_index(table: str) -> Index:
-    """The index a full resync's tombstone pass walks: one scope, by when it was last seen."""
-    return Index(f"ix_{table}_tombstone_scan", "org", "provider_ref", "synced_at")
+def scan_indexes(table: str) -> tuple[Index, Index]:
+    """The indexes of the two sweeps over a binding's rows.
+
+    A full resync's tombstone pass walks one scope by when each row was last seen; the refresh
+    round looks for the few rows waiting for a fresh read.
+    """
+    return (
+        Index(f"ix_{table}_tombstone_scan", "org", "provider_ref", "synced_at"),
+        Index(
+            f"ix_{table}_refresh_wanted",
+            "org",
+            "provider_ref",
+            "binding_ref",
+            postgresql_where=text("refresh_wanted_at IS NOT NULL"),
+        ),
+    )
 
 
 class Repository(Projection, table=True):
@@ -83,7 +99,7 @@ class Repository(Projection, table=True):
     __table_args__ = (
         identity_constraint("repositories", *identity),
         Index(None, "org", "provider_ref", "full_name"),
-        tombstone_scan_index("repositories"),
+        *scan_indexes("repositories"),
     )
 
     native_id: str
@@ -105,7 +121,7 @@ class Issue(Projection, table=True):
     __table_args__ = (
         identity_constraint("issues", *identity),
         Index(None, "org", "provider_ref", "repository", "state"),
-        tombstone_scan_index("issues"),
+        *scan_indexes("issues"),
     )
 
     repository: str
@@ -128,7 +144,7 @@ class PullRequest(Projection, table=True):
         identity_constraint("pull_requests", *identity),
         Index(None, "org", "provider_ref", "repository", "state"),
         Index(None, "head_sha"),
-        tombstone_scan_index("pull_requests"),
+        *scan_indexes("pull_requests"),
     )
 
     repository: str
@@ -156,7 +172,7 @@ class Review(Projection, table=True):
     __table_args__ = (
         identity_constraint("reviews", *identity),
         Index(None, "org", "provider_ref", "repository", "pull_number"),
-        tombstone_scan_index("reviews"),
+        *scan_indexes("reviews"),
     )
 
     native_id: str
@@ -188,7 +204,7 @@ class Comment(Projection, table=True):
             "parent_kind",
             "parent_number",
         ),
-        tombstone_scan_index("comments"),
+        *scan_indexes("comments"),
     )
 
     native_kind: str
@@ -211,7 +227,7 @@ class Pipeline(Projection, table=True):
     __table_args__ = (
         identity_constraint("pipelines", *identity),
         Index(None, "org", "provider_ref", "repository", "sha"),
-        tombstone_scan_index("pipelines"),
+        *scan_indexes("pipelines"),
     )
 
     native_id: str
@@ -231,7 +247,7 @@ class Job(Projection, table=True):
     __table_args__ = (
         identity_constraint("jobs", *identity),
         Index(None, "org", "provider_ref", "repository", "pipeline_native_id"),
-        tombstone_scan_index("jobs"),
+        *scan_indexes("jobs"),
     )
 
     native_id: str
@@ -249,7 +265,7 @@ class GitRef(Projection, table=True):
 
     __tablename__ = "git_refs"
     identity: ClassVar[tuple[str, ...]] = ("org", "provider_ref", "repository", "kind", "name")
-    __table_args__ = (identity_constraint("git_refs", *identity), tombstone_scan_index("git_refs"))
+    __table_args__ = (identity_constraint("git_refs", *identity), *scan_indexes("git_refs"))
 
     repository: str
     kind: str  # branch | tag
@@ -261,7 +277,7 @@ class Commit(Projection, table=True):
 
     __tablename__ = "commits"
     identity: ClassVar[tuple[str, ...]] = ("org", "provider_ref", "repository", "sha")
-    __table_args__ = (identity_constraint("commits", *identity), tombstone_scan_index("commits"))
+    __table_args__ = (identity_constraint("commits", *identity), *scan_indexes("commits"))
 
     repository: str
     sha: str
@@ -276,7 +292,7 @@ class DeployKey(Projection, table=True):
     identity: ClassVar[tuple[str, ...]] = ("org", "provider_ref", "repository", "native_id")
     __table_args__ = (
         identity_constraint("deploy_keys", *identity),
-        tombstone_scan_index("deploy_keys"),
+        *scan_indexes("deploy_keys"),
     )
 
     native_id: str
@@ -299,7 +315,7 @@ class RepositoryPermission(Projection, table=True):
     )
     __table_args__ = (
         identity_constraint("repository_permissions", *identity),
-        tombstone_scan_index("repository_permissions"),
+        *scan_indexes("repository_permissions"),
     )
 
     repository: str
@@ -313,7 +329,7 @@ class BranchProtection(Projection, table=True):
     identity: ClassVar[tuple[str, ...]] = ("org", "provider_ref", "repository", "pattern")
     __table_args__ = (
         identity_constraint("branch_protections", *identity),
-        tombstone_scan_index("branch_protections"),
+        *scan_indexes("branch_protections"),
     )
 
     repository: str

@@ -39,6 +39,7 @@ from providers.github.simulator.etags import Key as EtagKey
 from providers.github.simulator.faults import ERROR_BODIES, FaultConfig, Faults
 from providers.github.simulator.graphql_nodes import Ctx as GraphQLCtx
 from providers.github.simulator.models import App, Installation
+from providers.github.simulator.moved import by_id, redirect
 from providers.github.simulator.ratelimit import PRIMARY_DOC, SECONDARY_DOC, Bucket, RateLimiter
 from providers.github.simulator.routes import API_ROUTES
 from providers.github.simulator.routing import Route
@@ -196,6 +197,12 @@ class Simulator:
                 )
                 await response(scope, receive, send)
                 return
+            moved = redirect(self.state, scope, self.config.base_url)
+            if moved is not None:
+                self._log(scope, moved.status_code)
+                await moved(scope, receive, send)
+                return
+            scope = by_id(self.state, scope) or scope
         await self.router(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

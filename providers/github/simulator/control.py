@@ -133,7 +133,10 @@ def control_routes(sim: Simulator) -> list[BaseRoute]:
 
     async def webhook(request: Request) -> Response:
         if request.method == "PUT":
-            sim.webhooks.configure(**await _body(request))
+            try:
+                sim.webhooks.configure(**await _body(request))
+            except (TypeError, ValueError) as error:  # an unknown field or content type
+                return JSONResponse({"message": str(error)}, status_code=422)
         data = dataclasses.asdict(sim.webhooks.config)
         data["secret"] = "********" if data["secret"] else None
         return JSONResponse(data)

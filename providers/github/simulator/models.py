@@ -224,6 +224,17 @@ class Collaborator:
 
 
 @dataclass
+class Team:
+    """An organization team with access to a repository, at one of the roles above."""
+
+    id: int
+    slug: str
+    name: str
+    role_name: str
+    description: str | None = None
+
+
+@dataclass
 class Installation:
     id: int
     account: User

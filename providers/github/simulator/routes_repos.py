@@ -70,6 +70,22 @@ async def get_repository(ctx: Ctx) -> Result:
     return Result(200, ser.full_repository(ctx.repo(), ctx.base))
 
 
+async def update_repository(ctx: Ctx) -> Result:
+    """PATCH /repos/{owner}/{repo}: only `name` (a rename) is modelled."""
+    repo = ctx.repo()
+    name = (await ctx.json()).get("name")
+    if isinstance(name, str) and name and name != repo.name:
+        try:
+            ctx.state.rename_repo(repo, name, ctx.actor)
+        except ValueError as exc:
+            raise ApiError(
+                422,
+                "Validation Failed",
+                errors=[{"resource": "Repository", "code": "custom", "message": str(exc)}],
+            ) from None
+    return Result(200, ser.full_repository(repo, ctx.base))
+
+
 async def list_branches(ctx: Ctx) -> Result:
     repo = ctx.repo()
     protected = ctx.query("protected")
@@ -244,6 +260,12 @@ async def list_collaborators(ctx: Ctx) -> Result:
     return ctx.paginate(items, lambda c: ser.collaborator(c, ctx.base))
 
 
+async def list_teams(ctx: Ctx) -> Result:
+    repo = ctx.repo()
+    items = sorted(repo.teams.values(), key=lambda t: t.id)
+    return ctx.paginate(items, lambda t: ser.team(t, repo.owner.login, ctx.base))
+
+
 def _protected_branch(ctx: Ctx, repo: Repo) -> Branch:
     found = repo.branches.get(unquote(ctx.param("branch")))
     if found is None:
@@ -281,6 +303,7 @@ ROUTES: list[Route] = [
     Route("GET", "/orgs/{org}/repos", org_repositories),
     Route("GET", "/user/repos", user_repositories),
     Route("GET", P, get_repository),
+    Route("PATCH", P, update_repository),
     Route("GET", f"{P}/branches", list_branches),
     Route("GET", f"{P}/branches/{{branch:path}}/protection", get_protection),
     Route("PUT", f"{P}/branches/{{branch:path}}/protection", put_protection),
@@ -298,4 +321,5 @@ ROUTES: list[Route] = [
     Route("GET", f"{P}/keys/{{key_id:int}}", get_key),
     Route("DELETE", f"{P}/keys/{{key_id:int}}", delete_key),
     Route("GET", f"{P}/collaborators", list_collaborators),
+    Route("GET", f"{P}/teams", list_teams),
 ]

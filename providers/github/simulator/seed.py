@@ -22,6 +22,7 @@ from providers.github.simulator.models import (
     ReviewComment,
     Step,
     Tag,
+    Team,
     User,
     WorkflowRun,
 )
@@ -132,6 +133,10 @@ def _seed_repo(
     for position, member in enumerate(members):
         role = ROLES[min(position, len(ROLES) - 1)]
         repo.collaborators[member.login.lower()] = Collaborator(member, role)
+    # Two teams per repository, numbered from the repository's id (not from the generator, so
+    # the rest of the seeded world is the same with or without them).
+    for n, (slug, role) in enumerate((("maintainers", "maintain"), ("readers", "read")), 1):
+        repo.teams[slug] = Team(repo.id * 10 + n, slug, slug.capitalize(), role)
     for name, color, description in DEFAULT_LABELS:
         label = state.ensure_label(repo, name, color)
         label.description, label.default = description, True

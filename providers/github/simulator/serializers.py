@@ -28,6 +28,7 @@ from providers.github.simulator.models import (
     Review,
     ReviewComment,
     Tag,
+    Team,
     User,
     WorkflowRun,
 )
@@ -736,6 +737,33 @@ def collaborator(c: Collaborator, base: str) -> Json:
     data["permissions"] = dict(ROLE_PERMISSIONS.get(c.role_name, ROLE_PERMISSIONS["read"]))
     data["role_name"] = c.role_name
     return data
+
+
+# The legacy `permission` name of each role (GitHub still reports pull/push for read/write).
+_LEGACY_PERMISSION = {"read": "pull", "write": "push"}
+
+
+def team(t: Team, org: str, base: str) -> Json:
+    """A `team` as GET /repos/{owner}/{repo}/teams lists it: `permission` and `permissions`
+    are the team's access to that repository."""
+    api = f"{base}/organizations/{org}/team/{t.id}"
+    return {
+        "id": t.id,
+        "node_id": node_id("team", t.id),
+        "url": api,
+        "html_url": f"{base}/orgs/{org}/teams/{t.slug}",
+        "name": t.name,
+        "slug": t.slug,
+        "description": t.description,
+        "privacy": "closed",
+        "notification_setting": "notifications_enabled",
+        "permission": _LEGACY_PERMISSION.get(t.role_name, t.role_name),
+        "permissions": dict(ROLE_PERMISSIONS.get(t.role_name, ROLE_PERMISSIONS["read"])),
+        "members_url": f"{api}/members{{/member}}",
+        "repositories_url": f"{api}/repos",
+        "type": "organization",
+        "parent": None,
+    }
 
 
 def _enabled(body: Json, name: str) -> Json:

@@ -31,6 +31,7 @@ from providers.github.simulator.models import (
     Review,
     ReviewComment,
     Tag,
+    Team,
     User,
     WorkflowRun,
 )
@@ -82,6 +83,7 @@ class Repo:
     milestones: dict[int, Milestone] = field(default_factory=dict)
     keys: dict[int, DeployKey] = field(default_factory=dict)
     collaborators: dict[str, Collaborator] = field(default_factory=dict)
+    teams: dict[str, Team] = field(default_factory=dict)  # by slug
     generation: int = 0
     version: int = 0
     _views: dict[tuple[Any, ...], list[Any]] = field(default_factory=dict)
@@ -194,6 +196,9 @@ class SimState:
         self.users: dict[str, User] = {}
         self.repos: dict[str, Repo] = {}  # by lower-cased full name
         self.repos_by_id: dict[int, Repo] = {}
+        # Former full names (lower-cased) of renamed repositories -> repository id: GitHub
+        # keeps redirecting them until another repository takes the name.
+        self.moved: dict[str, int] = {}
         self.apps: dict[int, App] = {}
         self.installations: dict[int, Installation] = {}
         self.credentials: dict[str, Credential] = {}
@@ -248,6 +253,7 @@ class SimState:
         )
         self.repos[repo.full_name.lower()] = repo
         self.repos_by_id[repo.id] = repo
+        self.moved.pop(repo.full_name.lower(), None)  # the name now belongs to this one
         return repo
 
     def add_commit(
@@ -279,6 +285,25 @@ class SimState:
         # always sees the change even when two changes land in the same second.
         now = self.clock()
         return now if now > previous else previous + timedelta(seconds=1)
+
+    def rename_repo(self, repo: Repo, name: str, sender: User) -> Repo:
+        """Rename `repo` as GitHub does: the old name redirects (`moved`) and a
+        `repository.renamed` webhook says what it was called."""
+        target = f"{repo.owner.login}/{name}".lower()
+        if target in self.repos and self.repos[target] is not repo:
+            raise ValueError(f"name already exists on this account: {name}")
+        old_name, old_key = repo.name, repo.full_name.lower()
+        del self.repos[old_key]
+        repo.name = name
+        self.repos[target] = repo
+        self.moved.pop(target, None)
+        if old_key != target:
+            self.moved[old_key] = repo.id
+        repo.updated_at = self.now_after(repo.updated_at)
+        repo.touch()
+        changes = {"repository": {"name": {"from": old_name}}}
+        self._emit(Event("repository", "renamed", repo, sender, changes=changes))
+        return repo
 
     def _emit(self, event: Event) -> None:
         for listener in self.listeners:

@@ -15,6 +15,7 @@ import uuid
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = "GitHub-Hookshot/krate-sim"
 HOOK_ID = 400_000_001
+# A hook's `config.content_type`, as GitHub spells it: "json", or "form" (payload=<JSON>,
+# which GitHub's REST API picks when a hook is created without one).
+CONTENT_TYPES = ("json", "form")
 
 
 @dataclass
@@ -36,6 +40,11 @@ class WebhookConfig:
     max_attempts: int = 4
     backoff_s: float = 0.5  # doubled after each failed attempt
     timeout_s: float = 5.0
+    content_type: str = "json"
+
+    def __post_init__(self) -> None:
+        if self.content_type not in CONTENT_TYPES:
+            raise ValueError(f"content_type must be one of {CONTENT_TYPES}")
 
 
 @dataclass
@@ -122,6 +131,15 @@ def _payload(event: Event, state: SimState, base: str) -> dict[str, Any]:
     return payload
 
 
+def encode_body(payload: dict[str, Any], content_type: str) -> tuple[bytes, str]:
+    """The body and Content-Type GitHub sends for a hook of `content_type`; the signature is
+    computed over these bytes, so for "form" over the form encoding."""
+    document = json.dumps(payload, separators=(",", ":"))
+    if content_type == "form":
+        return urlencode({"payload": document}).encode(), "application/x-www-form-urlencoded"
+    return document.encode(), "application/json"
+
+
 def signature(secret: str, body: bytes, algorithm: str = "sha256") -> str:
     digest = hmac.new(secret.encode(), body, getattr(hashlib, algorithm)).hexdigest()
     return f"{algorithm}={digest}"
@@ -182,9 +200,9 @@ class WebhookDispatcher:
         cfg = self.config
         if not cfg.url:
             return
-        body = json.dumps(delivery.payload, separators=(",", ":")).encode()
+        body, media_type = encode_body(delivery.payload, cfg.content_type)
         headers = {
-            "Content-Type": "application/json",
+            "Content-Type": media_type,
             "User-Agent": USER_AGENT,
             "X-GitHub-Event": delivery.event,
             "X-GitHub-Delivery": delivery.id,
