@@ -41,19 +41,30 @@ def build_activities(settings: Settings) -> list[Callable[..., Any]]:
     from activities.backfill import BackfillActivities
     from activities.conflict_activities import build_conflict_activities
     from activities.deliveries import DeliveryActivities
+    from activities.owner_repositories import OwnerRepositoryActivities
     from activities.provider_factory import ProviderFactory
+    from activities.refresh import RefreshActivities
     from activities.sync_state import SyncStateActivities
     from activities.writes import write_activities
 
     engine = LazyEngine(settings)
-    backfill = BackfillActivities(engine, ProviderFactory(settings.secrets_dir))
+    providers = ProviderFactory(settings.secrets_dir)
+    backfill = BackfillActivities(engine, providers)
+    refresh = RefreshActivities(engine, providers)
     sync_state = SyncStateActivities(engine)
     deliveries = DeliveryActivities(engine)
+    owners = OwnerRepositoryActivities(engine, providers)
     return [
         backfill.backfill_page,
         backfill.tombstone_unseen,
         sync_state.mirror_sync_state,
         deliveries.process_deliveries,
+        refresh.refresh_objects,
+        # issue 9 (owner-wide bindings)
+        owners.list_owner_repositories,
+        owners.reconcile_owner_repositories,
+        owners.note_repository_events,
+        owners.note_repository_synced,
         *build_conflict_activities(settings, engine),  # issue 5 (conflicts)
         *write_activities(settings, engine),  # issue 5 (write intents)
     ]

@@ -15,7 +15,8 @@ How each resource kind pages (docs/backfill.md has the why):
 | Pipeline | REST runs newest first, + jobs of new/changed runs (one GraphQL query) | stop `RUN_LOOKBACK` before it | first page |
 | GitRef | branches, then tags | whole listing | one per listing |
 | DeployKey, RepositoryPermission (collaborators), TeamPermission (teams) | whole listing | whole listing | first page |
-| BranchProtection | protected branches, + each one's protection | whole listing | first page |
+| BranchProtection (+ RefPolicy) | protected branches, + each one's protection | whole listing | first page |
+| Label, WebhookSubscription | GET .../labels, GET .../hooks | whole listing | first page |
 
 A REST probe is the listing's newest item (`per_page=1`, sorted by update) asked with the ETag
 of the last pass: a 304 ends the pass for free; anything else starts the GraphQL walk. Reviews
@@ -53,6 +54,7 @@ from activities.backfill_models import (
 )
 from activities.heartbeat import heartbeating
 from activities.provider_factory import ProviderFactory
+from activities.scope_repository import learn_repository, resolve_scope
 from activities.secrets import ConfigurationError
 from providers.base import (
     Cursor,
@@ -72,8 +74,13 @@ from providers.github import GitHubProvider
 from providers.github import mapping as github_mapping
 from providers.github.operations import object_of, repo_path, to_page
 from providers.github.pagination import MAX_PER_PAGE
+from providers.github.repo_settings import label as map_label
+from providers.github.repo_settings import webhook_subscription
+from providers.ref_policies import ref_policy_of
 from store.conflicts import merge_incoming  # issue 5 (conflicts)
 from store.db import session_scope
+from store.event_phases import supersede_verifying
+from store.links import link_objects, orphan_scope_links
 from store.models.projections import (
     BranchProtection,
     Comment,
@@ -81,13 +88,17 @@ from store.models.projections import (
     GitRef,
     Issue,
     Job,
+    Label,
     Pipeline,
     Projection,
     PullRequest,
+    RefPolicy,
     Repository,
     RepositoryPermission,
     Review,
+    WebhookSubscription,
 )
+from store.renames import follow_renames, resolve_repository
 from store.upsert import (
     UpsertOutcome,
     count_outcomes,
@@ -628,9 +639,34 @@ async def _branch_protections(ctx: Ctx) -> Step:
         return lambda: ctx.provider.get_branch_protection(ctx.repo, name)
 
     found = await _bounded([protection_of(ref.name) for ref in page.items])
-    step.objects = [p for p in found if p is not None]
-    step.fetched = len(step.objects)
+    protections = [p for p in found if p is not None]
+    step.objects = [*protections, *(ref_policy_of(p) for p in protections)]
+    step.fetched = len(protections)
     step.requests += len(found)
+    return step
+
+
+async def _labels(ctx: Ctx) -> Step:
+    step, _ = await _whole_listing(
+        ctx,
+        f"{repo_path(ctx.repo)}/labels",
+        lambda item: map_label(item, ctx.provider.context, repository=ctx.repo.full_name),
+        {},
+    )
+    return step
+
+
+async def _webhook_subscriptions(ctx: Ctx) -> Step:
+    """The repository's hooks (GitHub answers 404 without admin rights: the scope then fails
+    on its own and the others go on)."""
+    step, _ = await _whole_listing(
+        ctx,
+        f"{repo_path(ctx.repo)}/hooks",
+        lambda item: webhook_subscription(
+            item, ctx.provider.context, repository=ctx.repo.full_name
+        ),
+        {},
+    )
     return step
 
 
@@ -645,7 +681,9 @@ HANDLERS: dict[str, Callable[[Ctx], Awaitable[Step]]] = {
     "DeployKey": _deploy_keys,
     "RepositoryPermission": _collaborators,
     "TeamPermission": _teams,  # RepositoryPermission rows of teams
-    "BranchProtection": _branch_protections,
+    "BranchProtection": _branch_protections,  # with the RefPolicy of each
+    "Label": _labels,
+    "WebhookSubscription": _webhook_subscriptions,
 }
 
 # What a full pass of each kind refreshes, for tombstoning what it did not see.
@@ -665,7 +703,9 @@ TOMBSTONE_TABLES: dict[str, tuple[tuple[type[Projection], dict[str, str]], ...]]
     "DeployKey": ((DeployKey, {}),),
     "RepositoryPermission": ((RepositoryPermission, {"principal_kind": "user"}),),
     "TeamPermission": ((RepositoryPermission, {"principal_kind": "team"}),),
-    "BranchProtection": ((BranchProtection, {}),),
+    "BranchProtection": ((BranchProtection, {}), (RefPolicy, {})),
+    "Label": ((Label, {}),),
+    "WebhookSubscription": ((WebhookSubscription, {}),),
 }
 
 
@@ -710,7 +750,10 @@ class BackfillActivities:
         return await asyncio.to_thread(run)
 
     def _write(
-        self, rows: list[tuple[type[Projection], projection.Row]], starting: bool
+        self,
+        rows: list[tuple[type[Projection], projection.Row]],
+        starting: bool,
+        cursor: ScopeCursor | None = None,
     ) -> tuple[dict[UpsertOutcome, int], datetime | None]:
         groups: dict[type[Projection], list[projection.Row]] = {}
         for table, row in rows:
@@ -720,10 +763,18 @@ class BackfillActivities:
             # The same transaction time stamps the rows' synced_at: nothing this pass writes
             # can be older than the pass's start.
             now = database_now(session) if starting else None
+            # issue 9 (renames): a Repository row under a new name moves the repository's rows;
+            # rows named by a former name are written under the current one (in place).
+            follow_renames(session, rows)
+            if cursor is not None:
+                learn_repository(session, cursor, rows)
             for table, table_rows in groups.items():
                 # issue 5 (conflicts): pending local edits are merged three-way first.
                 table_rows = merge_incoming(session, table, table_rows)
-                outcomes.extend(upsert_many(session, table, table_rows))
+                table_outcomes = upsert_many(session, table, table_rows)
+                outcomes.extend(table_outcomes)
+                supersede_verifying(session, table, table_rows, table_outcomes)
+            link_objects(session, rows)  # issue 9: the ExternalObjectLink of each object
         return count_outcomes(outcomes), now
 
     @activity.defn(name=BACKFILL_PAGE_ACTIVITY)
@@ -741,9 +792,11 @@ class BackfillActivities:
                 PassState() if starting else PassState.model_validate_json(cursor.next_page or "{}")
             )
             owner = _owner(input.binding)
+            # issue 9 (renames): the repository's current name, not necessarily the scope's.
+            repo = await self._read_store(lambda s: resolve_scope(s, input.binding, cursor))
             ctx = Ctx(
                 provider=provider,
-                repo=RepoRef(owner=scope.owner, name=scope.repository),
+                repo=repo,
                 cursor=cursor,
                 state=state,
                 starting=starting,
@@ -753,7 +806,7 @@ class BackfillActivities:
             async with heartbeating(HEARTBEAT_EVERY):
                 step = await handler(ctx)
                 rows = [p for o in step.objects if (p := projection.project(o, owner)) is not None]
-                counts, now = await asyncio.to_thread(self._write, rows, starting)
+                counts, now = await asyncio.to_thread(self._write, rows, starting, cursor)
         except (ProviderError, ConfigurationError) as error:
             raise to_application_error(error) from error
 
@@ -780,6 +833,7 @@ class BackfillActivities:
             updated=counts[UpsertOutcome.UPDATED],
             unchanged=counts[UpsertOutcome.UNCHANGED],
             stale=counts[UpsertOutcome.STALE],
+            tied=counts[UpsertOutcome.TIED],
             not_modified=step.not_modified,
             done=cursor.next_page is None,
             budget=_budget(provider.client.tightest_rate_limit()),
@@ -802,9 +856,21 @@ class BackfillActivities:
 
         def mark(session: Any) -> int:
             marked = 0
+            # issue 9 (renames): the rows live under the repository's current name.
+            known = resolve_repository(
+                session,
+                org=input.binding.org,
+                provider_ref=input.binding.provider,
+                full_name=full_name,
+            )
+            current = known.full_name if known else full_name
             for table, extra in tables:
-                where = (
-                    {"full_name": full_name} if table is Repository else {"repository": full_name}
+                where: dict[str, str] = (
+                    {"repository": current}
+                    if table is not Repository
+                    else {"native_id": known.native_id}
+                    if known
+                    else {"full_name": full_name}
                 )
                 marked += mark_unseen_deleted(
                     session,
@@ -812,6 +878,14 @@ class BackfillActivities:
                     org=input.binding.org,
                     provider_ref=input.binding.provider,
                     seen_since=input.seen_since,
+                    scope={**where, **extra},
+                )
+                # issue 9: the links of what was just tombstoned become Orphaned.
+                orphan_scope_links(
+                    session,
+                    table,
+                    org=input.binding.org,
+                    provider_ref=input.binding.provider,
                     scope={**where, **extra},
                 )
             return marked

@@ -7,6 +7,7 @@ httpx or the database layer.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel, Field
 from temporalio.common import RetryPolicy
@@ -107,6 +108,14 @@ class ScopeCursor(BaseModel):
         default_factory=dict,
         description="ETags of the first pages of a scope's other listings (refs: tags).",
     )
+    # issue 9 (renames): the scope keeps the externalRef's name; what it reads follows these.
+    repository_id: str | None = Field(
+        default=None,
+        description="The provider's stable id of the scope's repository, once a page saw it.",
+    )
+    repository_name: str | None = Field(
+        default=None, description="The repository's current owner/name, as last resolved."
+    )
 
 
 class RateLimitBudget(BaseModel):
@@ -130,6 +139,10 @@ class BackfillPageResult(BaseModel):
     updated: int = 0
     unchanged: int = 0
     stale: int = 0
+    tied: int = Field(
+        default=0,
+        description="Rows of the stored version with other content: marked for a fresh read.",
+    )
     not_modified: bool = False
     done: bool = True
     budget: RateLimitBudget | None = None
@@ -179,6 +192,19 @@ class MirrorSyncStateInput(BaseModel):
     generation: int | None = Field(
         default=None, description="The binding generation the workflow runs with."
     )
+    # issue 9 (status): what the conditions and the sync states are computed from.
+    scope_error_types: dict[str, str] = Field(
+        default_factory=dict,
+        description="Scope key -> error type of its last failure (ProviderAuthError, ...).",
+    )
+    rate_limit: RateLimitBudget | None = Field(
+        default=None, description="The budget as the provider last reported it."
+    )
+    next_backfill_at: datetime | None = None
+    # issue 9 (owner-wide bindings): a repository workflow writes its scopes only; the binding
+    # workflow of an owner-wide binding adds its repositories' progress to the binding status.
+    binding_status: bool = True
+    repositories: dict[str, Any] | None = None
 
 
 class MirrorSyncStateResult(BaseModel):

@@ -45,29 +45,22 @@ from activities.projection import Owner, project
 from providers.github import webhooks as github_webhooks
 from providers.github.mapping import MappingContext
 from resources.phases import DeliveryPhase, SyncEventPhase
-from store.aggregated import column_values, insert_aggregated
+from store.aggregated import column_values
 from store.conflicts import merge_incoming  # issue 5 (conflicts)
 from store.db import session_scope
+from store.event_phases import settle_verifying_events
+from store.links import link_objects  # issue 9 (object links)
 from store.manifests import parse_manifest
 from store.models.aggregated import SyncEvent, WebhookDelivery, WebhookPayload
 from store.models.projections import (
-    BranchProtection,
-    Comment,
-    Commit,
-    DeployKey,
-    GitRef,
-    Issue,
-    Job,
-    Pipeline,
     Projection,
-    PullRequest,
-    Repository,
-    RepositoryPermission,
-    Review,
 )
 from store.partial import settle_partial
 from store.payloads import get_payload
-from store.upsert import UpsertOutcome, mark_deleted, upsert, upsert_many
+from store.projection_kinds import KIND_OF_TABLE, PROJECTION_BY_KIND
+from store.refresh_marks import count_marked
+from store.renames import follow_renames
+from store.upsert import UpsertOutcome, mark_deleted, upsert_many
 
 log = logging.getLogger("krate_sync.activities.deliveries")
 
@@ -159,23 +152,6 @@ def find_delivery(
 
 # ------------------------------------------------------------------------------- projections
 
-PROJECTION_BY_KIND: dict[str, type[Projection]] = {
-    "Repository": Repository,
-    "Issue": Issue,
-    "PullRequest": PullRequest,
-    "Review": Review,
-    "Comment": Comment,
-    "Pipeline": Pipeline,
-    "Job": Job,
-    "GitRef": GitRef,
-    "Commit": Commit,
-    "DeployKey": DeployKey,
-    "RepositoryPermission": RepositoryPermission,
-    "BranchProtection": BranchProtection,
-}
-
-
-_KIND_OF_TABLE = {model: kind for kind, model in PROJECTION_BY_KIND.items()}
 
 # ---------------------------------------------------------------------------------- activity
 
@@ -260,6 +236,9 @@ class DeliveryActivities:
             .with_for_update()
         )
         found = {row.delivery_id: row for row in session.exec(statement)}
+        # Counted even when every delivery was finished already: a retried batch still reports
+        # the ties an earlier attempt left for the binding's refresh round.
+        result.refresh_wanted = _marks_of(session, input)
         rows: list[WebhookDelivery] = []
         for delivery_id in ids:
             row = found.get(delivery_id)
@@ -288,6 +267,7 @@ class DeliveryActivities:
         _write_plans(session, plans)
         for plan in plans:
             _finish(plan, now, result)
+        result.refresh_wanted = _marks_of(session, input)
 
     def _plan(
         self,
@@ -323,7 +303,7 @@ class DeliveryActivities:
             if projected is None:
                 continue  # a pull request reported as an issue: its PR row is the record
             model, values = projected
-            plan.upserts.append((model, values, (_KIND_OF_TABLE[model], obj.external.native_id)))
+            plan.upserts.append((model, values, (KIND_OF_TABLE[model], obj.external.native_id)))
         for deletion in plan.normalized.deletions:
             model = PROJECTION_BY_KIND[deletion.resource_kind]
             identity = {"org": row.org, "provider_ref": row.provider_ref, **deletion.identity}
@@ -352,19 +332,21 @@ class DeliveryActivities:
     def _process_one(
         self, input: ProcessDeliveriesInput, delivery_id: str, result: ProcessDeliveriesResult
     ) -> None:
+        """One delivery in its own transaction: the batch path for a batch of one."""
         try:
             with session_scope(self.engine) as session:
                 row = find_delivery(session, input.org, input.provider, delivery_id, lock=True)
+                result.refresh_wanted = _marks_of(session, input)
                 if row is None or DeliveryPhase(row.phase or "Queued") in FINISHED:
                     result.skipped += 1
                     return
-                attempts = (row.attempts or 0) + 1
-                phase, events = self._apply(session, input, row, attempts)
-                if phase == DeliveryPhase.PROCESSED:
-                    result.processed += 1
-                else:
-                    result.ignored += 1
-                result.events += events
+                now = datetime.now(UTC)
+                stored = get_payload(session, row.payload_digest) if row.payload_digest else None
+                bodies = {stored.digest: stored.body} if stored is not None else {}
+                plan = self._plan(input, row, bodies, now)
+                _write_plans(session, [plan])
+                _finish(plan, now, result)
+                result.refresh_wanted = _marks_of(session, input)
                 return
         except (OperationalError, DBAPIError) as error:
             if _is_transient(error):
@@ -373,72 +355,6 @@ class DeliveryActivities:
         except Exception as error:  # any other fault belongs to this delivery alone
             failure = error
         self._record_failure(input, delivery_id, failure, result)
-
-    def _apply(
-        self,
-        session: Session,
-        input: ProcessDeliveriesInput,
-        row: WebhookDelivery,
-        attempts: int,
-    ) -> tuple[DeliveryPhase, int]:
-        now = datetime.now(UTC)
-        if input.provider_type != "github":
-            set_processing(
-                row,
-                DeliveryPhase.IGNORED,
-                attempts=attempts,
-                reason=f"no webhook normalizer for provider type {input.provider_type!r} yet",
-                now=now,
-            )
-            return DeliveryPhase.IGNORED, 0
-        payload = _load_payload(session, row)
-        if self.fault is not None:
-            self.fault(row)
-        ctx = MappingContext(provider_ref=row.provider_ref, binding_ref=row.binding_ref)
-        normalized = github_webhooks.normalize(
-            row.event_type, row.action, payload, ctx, received_at=row.received_at or now
-        )
-        owner = Owner(org=row.org, provider_ref=row.provider_ref, binding_ref=row.binding_ref)
-        outcomes: dict[tuple[str, str], UpsertOutcome] = {}
-        for obj in normalized.objects:
-            projected = project(obj, owner)
-            if projected is None:
-                continue  # a pull request reported as an issue: its PR row is the record
-            model, values = projected
-            # issue 5 (conflicts): pending local edits are merged three-way first.
-            # Partial payloads keep stored values for what they lack (store/partial.py).
-            values = merge_incoming(session, model, settle_partial(session, model, [values]))[0]
-            outcomes[(_KIND_OF_TABLE[model], obj.external.native_id)] = upsert(
-                session, model, values
-            )
-        for deletion in normalized.deletions:
-            model = PROJECTION_BY_KIND[deletion.resource_kind]
-            identity = {"org": row.org, "provider_ref": row.provider_ref, **deletion.identity}
-            mark_deleted(session, model, identity, version=deletion.version)
-        refs: list[str] = []
-        for index, draft in enumerate(normalized.events):
-            name = f"{row.name}-{index}"
-            outcome = outcomes.get((draft.resource_kind, draft.native_id))
-            if not draft.projected or normalized.ignored_reason is not None:
-                event_phase = SyncEventPhase.IGNORED
-            elif outcome == UpsertOutcome.STALE:
-                event_phase = SyncEventPhase.SUPERSEDED  # an older event after a newer one
-            else:
-                event_phase = SyncEventPhase.APPLIED
-            insert_aggregated(session, _event_manifest(row, name, draft, event_phase, outcome))
-            refs.append(name)
-        if normalized.ignored_reason is not None:
-            set_processing(
-                row,
-                DeliveryPhase.IGNORED,
-                attempts=attempts,
-                reason=normalized.ignored_reason,
-                event_refs=refs,
-                now=now,
-            )
-            return DeliveryPhase.IGNORED, len(refs)
-        set_processing(row, DeliveryPhase.PROCESSED, attempts=attempts, event_refs=refs, now=now)
-        return DeliveryPhase.PROCESSED, len(refs)
 
     def _record_failure(
         self,
@@ -507,6 +423,16 @@ def _write_plans(session: Session, plans: list[_Plan]) -> None:
     it would one transaction per delivery. A round is one `merge_incoming` + `upsert_many` per
     table, then its tombstones. With distinct objects (the usual case) there is one round.
     """
+    # Renames first: a newer Repository row under another name moves the repository's rows,
+    # and rows still named by a former name are written under the current one
+    # (store/renames.py), so the rounds below group and upsert by current names.
+    follow_renames(
+        session,
+        [
+            *((model, values) for plan in plans for model, values, _ in plan.upserts),
+            *((model, identity) for plan in plans for model, identity, _ in plan.deletions),
+        ],
+    )
     rounds: list[_Round] = []
     seen: dict[tuple[Any, ...], int] = {}
 
@@ -541,6 +467,34 @@ def _write_plans(session: Session, plans: list[_Plan]) -> None:
         plan.event_refs = [str(e["name"]) for e in plan_events]
     if events:
         session.execute(insert(_SYNC_EVENTS), events)
+    _supersede_verifying(session, plans)
+    # issue 9: every object written or tombstoned gets its ExternalObjectLink (store/links.py).
+    link_objects(session, [(m, row) for p in plans for m, row, _ in (*p.upserts, *p.deletions)])
+
+
+def _supersede_verifying(session: Session, plans: list[_Plan]) -> None:
+    """Events that waited for a fresh read of an object this batch replaced with a newer
+    version are Superseded: the newer version settled the tie (and cleared its mark).
+
+    Only objects whose last write in the batch replaced the row: a tie after the newer
+    version (a later round) left a new mark, and its event still waits."""
+    last: dict[tuple[str, str, str, str], UpsertOutcome] = {}
+    for plan in plans:
+        for key, outcome in plan.outcomes.items():
+            last[(plan.row.org, plan.row.provider_ref, *key)] = outcome
+    replaced: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for (org, provider_ref, kind, native_id), outcome in last.items():
+        if outcome == UpsertOutcome.UPDATED:
+            replaced.setdefault((org, provider_ref), []).append((kind, native_id))
+    for (org, provider_ref), objects in replaced.items():
+        settle_verifying_events(
+            session,
+            org=org,
+            provider_ref=provider_ref,
+            objects=objects,
+            phase=SyncEventPhase.SUPERSEDED,
+            note={"reason": "a newer version arrived before the fresh read"},
+        )
 
 
 _SYNC_EVENTS: Table = SyncEvent.__table__  # type: ignore[attr-defined]
@@ -557,16 +511,28 @@ def _event_rows(plan: _Plan) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for index, draft in enumerate(normalized.events):
         outcome = plan.outcomes.get((draft.resource_kind, draft.native_id))
-        if not draft.projected or normalized.ignored_reason is not None:
-            event_phase = SyncEventPhase.IGNORED
-        elif outcome == UpsertOutcome.STALE:
-            event_phase = SyncEventPhase.SUPERSEDED  # an older event after a newer one
-        else:
-            event_phase = SyncEventPhase.APPLIED
-        manifest = _event_manifest(row, f"{row.name}-{index}", draft, event_phase, outcome)
+        ignored = not draft.projected or normalized.ignored_reason is not None
+        phase = event_phase(outcome, ignored=ignored)
+        manifest = _event_manifest(row, f"{row.name}-{index}", draft, phase, outcome)
         values = column_values(parse_manifest(manifest))
         out.append({name: values.get(name) for name in _EVENT_COLUMNS})
     return out
+
+
+def event_phase(outcome: UpsertOutcome | None, *, ignored: bool) -> SyncEventPhase:
+    """What became of an event's change, from the upsert's outcome for its object.
+
+    A deletion or a record kept elsewhere (a pull request listed as an issue) has no outcome
+    of its own: it is Applied."""
+    if ignored:
+        return SyncEventPhase.IGNORED
+    if outcome == UpsertOutcome.STALE:
+        return SyncEventPhase.SUPERSEDED  # an older event after a newer one
+    if outcome == UpsertOutcome.TIED:
+        return SyncEventPhase.VERIFYING  # same version, other content: a fresh read decides
+    if outcome == UpsertOutcome.UNCHANGED:
+        return SyncEventPhase.UNCHANGED
+    return SyncEventPhase.APPLIED
 
 
 def _finish(plan: _Plan, now: datetime, result: ProcessDeliveriesResult) -> None:
@@ -589,7 +555,19 @@ def _finish(plan: _Plan, now: datetime, result: ProcessDeliveriesResult) -> None
     result.events += len(refs)
 
 
+def _marks_of(session: Session, input: ProcessDeliveriesInput) -> int:
+    """The binding's rows waiting for a fresh read (see store/refresh_marks.py)."""
+    return count_marked(
+        session,
+        PROJECTION_BY_KIND.values(),
+        org=input.org,
+        provider_ref=input.provider,
+        binding_ref=input.binding,
+    )
+
+
 def _merge_results(into: ProcessDeliveriesResult, part: ProcessDeliveriesResult) -> None:
+    into.refresh_wanted = part.refresh_wanted
     into.processed += part.processed
     into.ignored += part.ignored
     into.dead_lettered += part.dead_lettered
@@ -614,15 +592,6 @@ def parse_payload(body: bytes) -> dict[str, Any]:
     return document
 
 
-def _load_payload(session: Session, row: WebhookDelivery) -> dict[str, Any]:
-    if row.payload_digest is None:
-        raise PayloadNotJson("the delivery has no stored payload")
-    stored = get_payload(session, row.payload_digest)
-    if stored is None:
-        raise PayloadNotJson(f"payload {row.payload_digest} is missing from the store")
-    return parse_payload(stored.body)
-
-
 def _event_manifest(
     row: WebhookDelivery,
     name: str,
@@ -639,11 +608,8 @@ def _event_manifest(
         "metadata": {
             "name": name,
             "namespace": row.namespace,
-            "labels": {
-                "krate.a5c.ai/org": row.org,
-                "krate.a5c.ai/provider": row.provider_ref,
-                "krate.a5c.ai/interface": draft.interface,
-            },
+            # issue 9: the delivery's labels (repository and owner when known), this interface.
+            "labels": {**row.labels, "krate.a5c.ai/interface": draft.interface},
         },
         "spec": {
             "organizationRef": row.org,

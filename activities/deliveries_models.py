@@ -68,3 +68,7 @@ class ProcessDeliveriesResult(BaseModel):
     events: int = 0
     retry: list[str] = Field(default_factory=list)
     retry_attempts: int = Field(default=0, description="Highest attempts among `retry`.")
+    refresh_wanted: int = Field(
+        default=0,
+        description="Rows of the binding waiting for a fresh read (same-version ties).",
+    )

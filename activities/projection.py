@@ -28,14 +28,18 @@ from providers.base import (
     ExternalDeployKey,
     ExternalIssue,
     ExternalJob,
+    ExternalLabel,
     ExternalObject,
     ExternalPipeline,
     ExternalPullRequest,
     ExternalRef,
+    ExternalRefPolicy,
     ExternalRepository,
     ExternalReview,
     ExternalTeamPermission,
+    ExternalWebhookSubscription,
 )
+from providers.rich_text import RichText
 from store.models.projections import (
     BranchProtection,
     Comment,
@@ -44,12 +48,15 @@ from store.models.projections import (
     GitRef,
     Issue,
     Job,
+    Label,
     Pipeline,
     Projection,
     PullRequest,
+    RefPolicy,
     Repository,
     RepositoryPermission,
     Review,
+    WebhookSubscription,
 )
 from store.partial import PartialRow
 
@@ -91,6 +98,24 @@ def envelope_columns(obj: ExternalObject, owner: Owner) -> Row:
     }
 
 
+def body_columns(body: RichText | None, body_format: str) -> Row:
+    """A body in its rich-text shape: `body` holds the Markdown, the rest says where it came
+    from (the columns conflict detection and write intents use are `body` alone)."""
+    if body is None:
+        return {
+            "body": None,
+            "body_format": body_format,
+            "body_source_digest": None,
+            "body_render_warnings": [],
+        }
+    return {
+        "body": body.markdown,
+        "body_format": body.source_format,
+        "body_source_digest": body.source_digest,
+        "body_render_warnings": list(body.render_warnings),
+    }
+
+
 def _login(user: Any) -> str | None:
     return user.login if user is not None else None
 
@@ -105,6 +130,8 @@ def project_repository(repo: ExternalRepository, owner: Owner) -> Row:
         "visibility": repo.visibility,
         "default_branch": repo.default_branch,
         "archived": repo.archived,
+        "disabled": repo.disabled,
+        "phase": repo.phase,
         "clone_urls": repo.clone_urls.model_dump(exclude_none=True),
     }
 
@@ -123,9 +150,9 @@ def project_issue(issue: ExternalIssue, owner: Owner) -> Row | None:
         "repository": issue.repository,
         "number": issue.number,
         "title": issue.title,
-        "body": issue.body,
-        "body_format": issue.body_format,
+        **body_columns(issue.rich_body, issue.body_format),
         "state": issue.state,
+        "phase": issue.phase,
         "labels": issue.labels,
         "assignees": issue.assignees,
         "milestone": issue.milestone,
@@ -140,9 +167,9 @@ def project_pull_request(pr: ExternalPullRequest, owner: Owner) -> Row:
         "repository": pr.repository,
         "number": pr.number,
         "title": pr.title,
-        "body": pr.body,
-        "body_format": pr.body_format,
+        **body_columns(pr.rich_body, pr.body_format),
         "state": pr.state,
+        "phase": pr.phase,
         "head": pr.head,
         "base": pr.base,
         "head_sha": pr.head_sha,
@@ -164,7 +191,7 @@ def project_review(review: ExternalReview, owner: Owner) -> Row:
         "pull_number": review.pull_number,
         "state": review.state,
         "author": _login(review.author),
-        "body": review.body,
+        **body_columns(review.rich_body, review.body_format),
         "commit_sha": review.commit_id,
         "submitted_at": review.submitted_at,
     }
@@ -176,8 +203,7 @@ def project_comment(comment: ExternalComment, owner: Owner) -> Row:
         "repository": comment.repository,
         "parent_kind": comment.parent_kind,
         "parent_number": comment.parent_number,
-        "body": comment.body,
-        "body_format": comment.body_format,
+        **body_columns(comment.rich_body, comment.body_format),
         "author": _login(comment.author),
         "path": comment.path,
         "line": comment.line,
@@ -195,6 +221,7 @@ def project_pipeline(run: ExternalPipeline, owner: Owner) -> Row:
         "ref": run.ref,
         "status": run.status,
         "conclusion": run.conclusion,
+        "phase": run.phase,
         "run_number": run.run_number,
         "started_at": run.started_at,
         "completed_at": completed,
@@ -209,6 +236,7 @@ def project_job(job: ExternalJob, owner: Owner) -> Row:
         "name": job.name,
         "status": job.status,
         "conclusion": job.conclusion,
+        "phase": job.phase,
         "started_at": job.started_at,
         "completed_at": job.completed_at,
     }
@@ -273,6 +301,53 @@ def project_branch_protection(protection: ExternalBranchProtection, owner: Owner
     }
 
 
+def project_ref_policy(policy: ExternalRefPolicy, owner: Owner) -> Row:
+    return {
+        **envelope_columns(policy, owner),
+        "repository": policy.repository,
+        "pattern": policy.pattern,
+        "ref_kind": policy.ref_kind,
+        "required_approvals": policy.required_approvals,
+        "require_code_owner_review": policy.require_code_owner_review,
+        "dismiss_stale_reviews": policy.dismiss_stale_reviews,
+        "require_last_push_approval": policy.require_last_push_approval,
+        "required_checks": policy.required_checks,
+        "require_up_to_date": policy.require_up_to_date,
+        "enforce_admins": policy.enforce_admins,
+        "allow_force_push": policy.allow_force_push,
+        "allow_deletion": policy.allow_deletion,
+        "require_linear_history": policy.require_linear_history,
+        "require_conversation_resolution": policy.require_conversation_resolution,
+        "push_allowed": policy.push_allowed,
+    }
+
+
+def project_label(label: ExternalLabel, owner: Owner) -> Row:
+    return {
+        **envelope_columns(label, owner),
+        "repository": label.repository,
+        "name": label.name,
+        "color": label.color,
+        "description": label.description,
+        "is_default": label.default,
+    }
+
+
+def project_webhook_subscription(hook: ExternalWebhookSubscription, owner: Owner) -> Row:
+    return {
+        **envelope_columns(hook, owner),
+        "repository": hook.repository,
+        "name": hook.name,
+        "active": hook.active,
+        "events": hook.events,
+        "target_url": hook.target_url,
+        "content_type": hook.content_type,
+        "insecure_ssl": hook.insecure_ssl,
+        "secret_set": hook.secret_set,
+        "created_at": hook.created_at,
+    }
+
+
 _PROJECTIONS: dict[type[ExternalObject], tuple[type[Projection], Any]] = {
     ExternalRepository: (Repository, project_repository),
     ExternalIssue: (Issue, project_issue),
@@ -287,6 +362,9 @@ _PROJECTIONS: dict[type[ExternalObject], tuple[type[Projection], Any]] = {
     ExternalCollaborator: (RepositoryPermission, project_collaborator),
     ExternalTeamPermission: (RepositoryPermission, project_team_permission),
     ExternalBranchProtection: (BranchProtection, project_branch_protection),
+    ExternalRefPolicy: (RefPolicy, project_ref_policy),
+    ExternalLabel: (Label, project_label),
+    ExternalWebhookSubscription: (WebhookSubscription, project_webhook_subscription),
 }
 
 
@@ -311,9 +389,17 @@ def project(obj: ExternalObject, owner: Owner) -> tuple[type[Projection], Row] |
 
 
 # Columns computed from a normalized field that the payload may lack: a pipeline's completion
-# time comes from its status (see project_pipeline).
+# time comes from its status (see project_pipeline); a rich body's digest and warnings from the
+# body. (A phase is a normalized field of its own: the models list what it is derived from.)
+_RICH_BODY: dict[str, tuple[str, ...]] = {
+    "rich_body": ("body_source_digest", "body_render_warnings")
+}
 _DERIVED_COLUMNS: dict[type[Projection], dict[str, tuple[str, ...]]] = {
-    Pipeline: {"status": ("completed_at",)}
+    Pipeline: {"status": ("completed_at",)},
+    Issue: _RICH_BODY,
+    PullRequest: _RICH_BODY,
+    Review: _RICH_BODY,
+    Comment: _RICH_BODY,
 }
 
 

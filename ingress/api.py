@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from activities.deliveries import PROJECTION_BY_KIND, namespace_of
+from activities.deliveries import namespace_of
 from ingress.auth import ApiToken, Permission
 from ingress.guard import Handler, guarded, problem
 from ingress.replay import DeliveryNotFound, find_by_name_or_id, requeue
@@ -38,6 +38,8 @@ from store.aggregated import manifest_from_row
 from store.db import session_scope
 from store.models.aggregated import SyncEvent, SyncState, WebhookDelivery
 from store.payloads import get_payload
+from store.projection_kinds import PROJECTION_BY_KIND
+from store.projection_views import with_views
 
 log = logging.getLogger("krate_sync.ingress.api")
 
@@ -57,6 +59,9 @@ PROJECTION_PATHS = {
     "deploykeys": "DeployKey",
     "permissions": "RepositoryPermission",
     "branchprotections": "BranchProtection",
+    "refpolicies": "RefPolicy",
+    "labels": "Label",
+    "webhooksubscriptions": "WebhookSubscription",
 }
 
 
@@ -182,10 +187,11 @@ def _list_projection(engine: Engine, org: str, binding: str, kind: str, limit: i
         .limit(limit)
     )
     with session_scope(engine) as session:
-        return [
+        rows = [
             {c.name: _plain(getattr(row, c.name)) for c in table.c if c.name != "base_snapshot"}
             for row in session.exec(statement)
         ]
+        return with_views(session, kind, rows)  # rich-text bodies, a pull request's checks
 
 
 async def list_projection(request: Request, rt: Runtime, token: ApiToken, org: str) -> Response:

@@ -18,6 +18,8 @@ from ingress.audit_api import routes as audit_routes  # issue 9 (the audit trail
 from ingress.conflicts_api import routes as conflict_routes  # issue 5 (conflicts)
 from ingress.edits_api import routes as edit_routes  # issue 5 (local edits)
 from ingress.intents_api import routes as intent_routes  # issue 5 (write intents)
+from ingress.status_api import routes as status_routes  # issue 9 (status, object links)
+from ingress.sync_api import routes as sync_routes  # issue 9 (pause, resume, resync)
 from settings import Settings
 
 RouteFactory = Callable[[Settings], Sequence[BaseRoute]]
@@ -30,6 +32,8 @@ ROUTE_FACTORIES: list[RouteFactory] = [
     conflict_routes,  # issue 5 (conflicts)
     edit_routes,  # issue 5 (local edits)
     audit_routes,  # issue 9 (the audit trail)
+    status_routes,  # issue 9 (status, object links)
+    sync_routes,  # issue 9 (pause, resume, resync of providers and bindings)
 ]
 
 

@@ -1,8 +1,9 @@
 """What the webhook receiver needs from the applied config, cached per (org, provider).
 
-A delivery needs its provider resource, the provider's webhook secrets, the binding whose
-externalRef names the payload's repository, and that binding's BindingSyncConfig (the start
-input of signal-with-start). Reading and validating those for every delivery cost about 12 ms
+A delivery needs its provider resource, the provider's webhook secrets, the binding of the
+payload's repository (by its stable id once a binding has synced it, else by the name its
+externalRef gives: ingress/routing.py), and that binding's BindingSyncConfig (the start input
+of signal-with-start). Reading and validating those for every delivery cost about 12 ms
 (docs/benchmarks.md); here they are read once and then revalidated every `ttl` seconds.
 
 Revalidation is one small query: the (kind, name, uid, generation) of every live config
@@ -10,6 +11,9 @@ resource in the org's namespace, plus a `stat` of the secret files. `apply` bump
 generation when a spec changes, a delete/re-create changes the uid, and rewriting a secret file
 (a Kubernetes Secret mount swaps a symlink) changes its inode or mtime; any of these reloads the
 whole view. Status writes (the sync-state mirror) change none of them, so they cost nothing.
+The same read takes the (repository id, binding) pairs of the provider's Repository rows: a
+binding's first sync adds one, and only the routes are rebuilt. A rename changes no id, so
+routing by id stays right across it without any reload.
 
 Staleness bound: a delivery is checked against config that was current at most `ttl` seconds
 before its request asked for it (the clock starts when the revalidating read begins). The
@@ -21,9 +25,10 @@ requests for made-up names cannot grow the cache.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,16 +40,16 @@ from activities.deliveries import namespace_of
 from ingress.lookup import (
     ProviderInfo,
     SecretUnavailable,
-    binding_key,
-    bindings_by_repository,
     load_provider,
     plan_config,
     secret_files,
     secret_set,
 )
+from ingress.routing import BindingRoutes
 from providers.webhooks import SecretSet
 from store.db import session_scope
 from store.models.config import ConfigResource
+from store.renames import bound_repository_ids
 from store.resources import get_resources
 from workflows.binding_sync import BindingSyncConfig
 
@@ -63,7 +68,8 @@ class ProviderView:
     provider: ProviderInfo
     secrets: SecretSet | None
     secret_error: str | None
-    bindings: dict[tuple[str, str], dict[str, Any]]
+    routes: BindingRoutes
+    bindings: list[dict[str, Any]]
     policies: list[dict[str, Any]]
     # BindingSyncConfigs planned on first use (planning validates manifests: milliseconds).
     configs: dict[str, BindingSyncConfig] = field(default_factory=dict)
@@ -73,11 +79,13 @@ class ProviderView:
             raise SecretUnavailable(self.secret_error or "webhook secret unavailable")
         return self.secrets
 
-    def binding_for(self, repository: str | None) -> dict[str, Any] | None:
-        if repository is None:
-            return None
-        owner, _, name = repository.partition("/")
-        return self.bindings.get(binding_key(owner, name))
+    def binding_for(
+        self,
+        repository: str | None,
+        repository_id: str | None = None,
+        owners: Sequence[str] = (),
+    ) -> dict[str, Any] | None:
+        return self.routes.binding_for(repository, repository_id, owners)
 
     def config_for(self, binding: dict[str, Any]) -> BindingSyncConfig:
         name = str(binding["metadata"]["name"])
@@ -93,6 +101,7 @@ class _Entry:
     config_fingerprint: ConfigFingerprint
     secret_fingerprint: SecretFingerprint
     checked_at: float
+    repository_ids: dict[str, str] = field(default_factory=dict)
 
 
 class ConfigCache:
@@ -181,11 +190,23 @@ class ConfigCache:
             config_fingerprint: ConfigFingerprint = tuple(
                 (str(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in rows
             )
+            repository_ids = bound_repository_ids(session, org=org, provider_ref=name)
             if entry is not None and entry.config_fingerprint == config_fingerprint:
                 files = secret_files(self.secrets_dir, entry.view.provider)
                 if _stat_files(files) == entry.secret_fingerprint:
                     self.revalidations += 1
-                    return _Entry(entry.view, config_fingerprint, entry.secret_fingerprint, 0.0)
+                    view = entry.view
+                    if repository_ids != entry.repository_ids:
+                        # A binding synced a repository for the first time: new routes only.
+                        view = dataclasses.replace(
+                            view,
+                            routes=BindingRoutes.build(
+                                view.provider, view.bindings, repository_ids
+                            ),
+                        )
+                    return _Entry(
+                        view, config_fingerprint, entry.secret_fingerprint, 0.0, repository_ids
+                    )
             provider = load_provider(session, org, name)
             if provider is None:
                 return None
@@ -204,10 +225,11 @@ class ConfigCache:
             provider=provider,
             secrets=secrets,
             secret_error=error,
-            bindings=bindings_by_repository(provider, bindings),
+            routes=BindingRoutes.build(provider, bindings, repository_ids),
+            bindings=bindings,
             policies=policies,
         )
-        return _Entry(view, config_fingerprint, secret_fingerprint, 0.0)
+        return _Entry(view, config_fingerprint, secret_fingerprint, 0.0, repository_ids)
 
 
 def _stat_files(files: list[Path]) -> SecretFingerprint:

@@ -49,17 +49,13 @@ from activities.deliveries import (
     parse_payload,
     set_processing,
 )
-from ingress.lookup import (
-    ProviderInfo,
-    SecretUnavailable,
-    binding_key,
-    bindings_by_repository,
-    sync_config,
-)
+from ingress.lookup import ProviderInfo, SecretUnavailable, sync_config
+from ingress.routing import BindingRoutes
 from ingress.runtime import runtime
 from ingress.signaler import TemporalUnavailable
 from ingress.writer import DELIVERIES, DELIVERY_COLUMNS, PendingDelivery, write_batch
-from providers.github.webhooks import interface_hints, payload_repository
+from providers.github.membership import payload_owners
+from providers.github.webhooks import interface_hints, payload_repository, payload_repository_id
 from providers.registry import builtin_registry
 from providers.webhooks import (
     UnknownProviderTypeError,
@@ -73,6 +69,7 @@ from settings import Settings
 from store.aggregated import insert_aggregated
 from store.db import session_scope
 from store.payloads import payload_digest
+from store.renames import bound_repository_ids
 from store.resources import get_resources
 from workflows.binding_sync import BindingSyncConfig
 
@@ -279,10 +276,12 @@ def prepare_verified(
     body: bytes,
     content_type: str,
     received_at: datetime,
-    binding_for: Callable[[str | None], dict[str, Any] | None],
+    binding_for: Callable[[str | None, str | None, Sequence[str]], dict[str, Any] | None],
 ) -> Prepared:
     """Parse and classify a verified delivery (Queued, Ignored or DeadLettered) and build its
-    payload and row. No I/O: `binding_for` finds the binding of a repository."""
+    payload and row. No I/O: `binding_for(full_name, repository_id, owners)` finds the binding
+    of a repository, by its stable id first, else the owner-wide binding of one of the
+    accounts the delivery concerns (ingress/routing.py)."""
     event = result.event or "unknown"
     status: dict[str, Any] = {}
     payload: dict[str, Any] | None = None
@@ -309,17 +308,22 @@ def prepare_verified(
         payload.get("action") if payload and isinstance(payload.get("action"), str) else None
     )
     repository = payload_repository(payload) if payload else None
+    repository_id = payload_repository_id(payload) if payload else None
     digest = payload_digest(body)
     delivery_id = result.delivery_id or digest  # providers without ids: dedupe by content
     name = delivery_name(provider.name, delivery_id)
     binding: dict[str, Any] | None = None
     if phase == DeliveryPhase.QUEUED:
-        binding = binding_for(repository)
+        owners = payload_owners(payload) if payload else []
+        binding = binding_for(repository, repository_id, owners)
         if binding is None:
             phase = DeliveryPhase.IGNORED
+            ident = f" (id {repository_id})" if repository_id else ""
             status["reason"] = (
-                f"no binding of provider {provider.name} for repository {repository}"
+                f"no binding of provider {provider.name} for repository {repository}{ident}"
                 if repository
+                else f"no owner-wide binding of provider {provider.name} for {', '.join(owners)}"
+                if owners
                 else "the delivery names no repository, so no binding can take it"
             )
     values = row_values(
@@ -362,15 +366,11 @@ def store_verified(
     group-commit writer (for tools and step timings; the receiver uses both)."""
     with session_scope(engine) as session:
         bindings = get_resources(session, "ExternalBackendBinding", provider.namespace)
-        by_repository = bindings_by_repository(provider, bindings)
-
-        def binding_for(repository: str | None) -> dict[str, Any] | None:
-            if repository is None:
-                return None
-            owner, _, name = repository.partition("/")
-            return by_repository.get(binding_key(owner, name))
-
-        prepared = prepare_verified(provider, result, body, content_type, received_at, binding_for)
+        ids = bound_repository_ids(session, org=provider.org, provider_ref=provider.name)
+        routes = BindingRoutes.build(provider, bindings, ids)
+        prepared = prepare_verified(
+            provider, result, body, content_type, received_at, routes.binding_for
+        )
         config = sync_config(session, provider, prepared.binding) if prepared.binding else None
     outcome = write_batch(engine, [prepared.pending])[0]
     phase = DeliveryPhase(outcome.phase or "Queued")

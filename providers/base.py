@@ -16,10 +16,21 @@ import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
+
+from providers.phases import (
+    IssuePhase,
+    PipelinePhase,
+    PullRequestPhase,
+    RepositoryPhase,
+    issue_phase,
+    pull_request_phase,
+    repository_phase,
+)
+from providers.rich_text import MARKDOWN, RichText, rich_text
 
 # --------------------------------------------------------------------------------------------
 # Models
@@ -97,6 +108,15 @@ class ExternalObject(_Model):
     values here are placeholders, so projections must not write them over stored ones. Reads
     of whole objects (REST, GraphQL) leave it empty."""
 
+    derived_fields: ClassVar[dict[str, tuple[str, ...]]] = {}
+    """Normalized field -> the fields computed from it (a phase from a state, a rich body from
+    a body): when the source lacked the field, what was computed from it is a placeholder too."""
+
+    @classmethod
+    def with_derived(cls, absent: list[str]) -> list[str]:
+        """`absent` plus every field computed from one of them (sorted)."""
+        return sorted({*absent, *(d for f in absent for d in cls.derived_fields.get(f, ()))})
+
 
 class CloneUrls(_Model):
     https: str | None = None
@@ -116,6 +136,18 @@ class ExternalRepository(ExternalObject):
     clone_urls: CloneUrls = Field(default_factory=CloneUrls)
     created_at: datetime | None = None
     pushed_at: datetime | None = None
+    phase: RepositoryPhase | None = None  # from archived/disabled when the adapter leaves it
+
+    derived_fields: ClassVar[dict[str, tuple[str, ...]]] = {
+        "archived": ("phase",),
+        "disabled": ("phase",),
+    }
+
+    @model_validator(mode="after")
+    def _derive(self) -> ExternalRepository:
+        if self.phase is None:
+            self.phase = repository_phase(archived=self.archived, disabled=self.disabled)
+        return self
 
 
 ItemKind = Literal["issue", "pull_request"]
@@ -143,6 +175,21 @@ class ExternalIssue(ExternalObject):
     created_at: datetime | None = None
     closed_at: datetime | None = None
     pull_request_api_url: str | None = None
+    phase: IssuePhase | None = None  # from state when the adapter leaves it
+    rich_body: RichText | None = None  # from body and body_format when the adapter leaves it
+
+    derived_fields: ClassVar[dict[str, tuple[str, ...]]] = {
+        "state": ("phase",),
+        "body": ("rich_body",),
+    }
+
+    @model_validator(mode="after")
+    def _derive(self) -> ExternalIssue:
+        if self.phase is None:
+            self.phase = issue_phase(self.state)
+        if self.rich_body is None:
+            self.rich_body = rich_text(self.body, self.body_format)
+        return self
 
 
 class ExternalPullRequest(ExternalObject):
@@ -169,6 +216,23 @@ class ExternalPullRequest(ExternalObject):
     created_at: datetime | None = None
     closed_at: datetime | None = None
     merged_at: datetime | None = None
+    phase: PullRequestPhase | None = None  # from state, merged and draft
+    rich_body: RichText | None = None
+
+    derived_fields: ClassVar[dict[str, tuple[str, ...]]] = {
+        "state": ("phase",),
+        "merged": ("phase",),
+        "draft": ("phase",),
+        "body": ("rich_body",),
+    }
+
+    @model_validator(mode="after")
+    def _derive(self) -> ExternalPullRequest:
+        if self.phase is None:
+            self.phase = pull_request_phase(self.state, merged=self.merged, draft=self.draft)
+        if self.rich_body is None:
+            self.rich_body = rich_text(self.body, self.body_format)
+        return self
 
 
 class ExternalReview(ExternalObject):
@@ -176,9 +240,19 @@ class ExternalReview(ExternalObject):
     pull_number: int
     state: str
     body: str | None = None
+    body_format: str = MARKDOWN
     author: ExternalUser | None = None
     commit_id: str | None = None
     submitted_at: datetime | None = None
+    rich_body: RichText | None = None
+
+    derived_fields: ClassVar[dict[str, tuple[str, ...]]] = {"body": ("rich_body",)}
+
+    @model_validator(mode="after")
+    def _derive(self) -> ExternalReview:
+        if self.rich_body is None:
+            self.rich_body = rich_text(self.body, self.body_format)
+        return self
 
 
 class ExternalComment(ExternalObject):
@@ -197,9 +271,15 @@ class ExternalComment(ExternalObject):
     commit_id: str | None = None
     in_reply_to: str | None = None
     review_id: str | None = None
+    rich_body: RichText | None = None
 
+    derived_fields: ClassVar[dict[str, tuple[str, ...]]] = {"body": ("rich_body",)}
 
-PipelinePhase = Literal["Pending", "Running", "Succeeded", "Failed", "Cancelled", "Skipped"]
+    @model_validator(mode="after")
+    def _derive(self) -> ExternalComment:
+        if self.rich_body is None:
+            self.rich_body = rich_text(self.body, self.body_format)
+        return self
 
 
 class ExternalPipeline(ExternalObject):
@@ -217,6 +297,11 @@ class ExternalPipeline(ExternalObject):
     created_at: datetime | None = None
     started_at: datetime | None = None
 
+    derived_fields: ClassVar[dict[str, tuple[str, ...]]] = {
+        "status": ("phase",),
+        "conclusion": ("phase",),
+    }
+
 
 class ExternalJob(ExternalObject):
     repository: str
@@ -229,6 +314,11 @@ class ExternalJob(ExternalObject):
     completed_at: datetime | None = None
     runner_name: str | None = None
     labels: list[str] = Field(default_factory=list)
+
+    derived_fields: ClassVar[dict[str, tuple[str, ...]]] = {
+        "status": ("phase",),
+        "conclusion": ("phase",),
+    }
 
 
 class ExternalRef(ExternalObject):
@@ -329,6 +419,53 @@ class ExternalBranchProtection(ExternalObject):
     repository: str
     branch: str
     spec: BranchProtectionSpec
+
+
+class ExternalRefPolicy(ExternalObject):
+    """What a branch protection rule asks of the refs it matches, in Krate's terms: the fields
+    every forge's protection has in some form (providers.ref_policies builds it)."""
+
+    repository: str
+    pattern: str
+    ref_kind: Literal["branch", "tag"] = "branch"
+    required_approvals: int = 0
+    require_code_owner_review: bool = False
+    dismiss_stale_reviews: bool = False
+    require_last_push_approval: bool = False
+    required_checks: list[str] = Field(default_factory=list)
+    require_up_to_date: bool = False
+    enforce_admins: bool = False
+    allow_force_push: bool = False
+    allow_deletion: bool = False
+    require_linear_history: bool = False
+    require_conversation_resolution: bool = False
+    push_allowed: list[str] | None = None
+    """Who may push (users, `team:slug`, `app:slug`); None when anyone with write access may."""
+
+
+class ExternalLabel(ExternalObject):
+    """A repository's (or project's) label: what issue and pull request label lists name."""
+
+    repository: str
+    name: str
+    color: str | None = None
+    description: str | None = None
+    default: bool = False
+
+
+class ExternalWebhookSubscription(ExternalObject):
+    """A webhook the provider delivers from a repository. The secret is never read: providers
+    mask it, and Krate records only whether one is set."""
+
+    repository: str
+    name: str | None = None
+    active: bool = True
+    events: list[str] = Field(default_factory=list)
+    target_url: str | None = None
+    content_type: str | None = None
+    insecure_ssl: bool = False
+    secret_set: bool = False
+    created_at: datetime | None = None
 
 
 class SyncResult(_Model):

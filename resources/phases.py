@@ -34,8 +34,13 @@ class SyncEventPhase(StrEnum):
     """An ExternalSyncEvent on its way into the projections."""
 
     PENDING = "Pending"
-    APPLIED = "Applied"
-    SUPERSEDED = "Superseded"
+    APPLIED = "Applied"  # the event's state is now the stored one
+    UNCHANGED = "Unchanged"  # the stored row already held this state: nothing changed
+    SUPERSEDED = "Superseded"  # older than the stored version (or a newer one came first)
+    # The stored version, other content: neither can say which is newer, so a fresh read of
+    # the object decides; the event then becomes Refreshed (or Superseded).
+    VERIFYING = "Verifying"
+    REFRESHED = "Refreshed"  # settled by a fresh read of the object from the provider
     IGNORED = "Ignored"
     FAILED = "Failed"
 

@@ -44,6 +44,8 @@ RULE_RAW_SECRET = "no-raw-secrets"
 RULE_DUPLICATE = "duplicate"
 RULE_REFERENCE = "reference"
 RULE_LABELS = "labels"
+RULE_SYNC_MODE = "sync-mode"
+RULE_EXTERNAL_REF = "external-ref"
 
 
 def validate(
@@ -351,6 +353,7 @@ class _Checker:
                 "enable at least one of spec.interfaces.issueTracking, cicd or gitForge",
                 Severity.WARNING,
             )
+        self._external_ref(report, binding)
         provider = self._resolve_provider(report, "spec.providerRef", spec.provider_ref)
         if provider is None:
             return
@@ -380,6 +383,31 @@ class _Checker:
                 )
             if descriptor is not None:
                 self._binding_mode(report, descriptor, interface, chosen.mode.value, base)
+
+    def _external_ref(self, report: _Report, binding: ExternalBackendBinding) -> None:
+        """A binding must say what it syncs: a repository (owner and name), every repository
+        of an owner (owner alone, or `repository: "*"`), or a provider's own scope (project,
+        workspace, pipelines). Otherwise it would validate and then sync nothing."""
+        ref = binding.spec.external_ref
+        if ref.repository and not ref.owner:
+            report.add(
+                RULE_EXTERNAL_REF,
+                "spec.externalRef.owner",
+                f'repository "{ref.repository}" is named without its owner',
+                "add spec.externalRef.owner (the organisation or user that owns it)",
+            )
+        elif not any(
+            (ref.owner, ref.project, ref.project_id, ref.project_keys, ref.workspace, ref.pipelines)
+        ):
+            report.add(
+                RULE_EXTERNAL_REF,
+                "spec.externalRef",
+                "the binding names no repository, owner, project or pipeline, so nothing "
+                "would be synced",
+                "set spec.externalRef.owner and repository for one repository, or owner alone "
+                "for every repository the credentials see in that owner",
+                Severity.WARNING,
+            )
 
     def _binding_mode(
         self,
@@ -418,6 +446,15 @@ class _Checker:
 
     def _sync_policy(self, report: _Report, policy: ExternalBackendSyncPolicy) -> None:
         spec = policy.spec
+        if not spec.webhook_first and not spec.backfill.enabled:
+            report.add(
+                RULE_SYNC_MODE,
+                "spec.webhookFirst",
+                "webhookFirst: false makes polling the primary path, but backfill.enabled is "
+                "false: nothing polls, and only webhooks will sync",
+                "set spec.backfill.enabled to true, or spec.webhookFirst to true",
+                Severity.WARNING,
+            )
         provider = self._resolve_provider(report, "spec.providerRef", spec.provider_ref)
         if provider is None or spec.write_policy.default_mode.value == "read-only":
             return

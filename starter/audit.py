@@ -23,9 +23,10 @@ from store.models.projections import Issue, Projection, PullRequest
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-# What the service records today (store/, starter/intents.py, activities/writes.py, replay);
+# What the service records today (store/, starter/intents.py, activities/writes.py, replay,
+# starter/binding_actions.py);
 # a new family of actions belongs here too, or filtering by it is refused.
-ACTION_FAMILIES = ("apply", "conflict", "delete", "intent", "local", "replay")
+ACTION_FAMILIES = ("apply", "conflict", "delete", "intent", "local", "provider", "replay", "sync")
 # Besides the nine kinds, local edits are recorded against the projections they change.
 PROJECTION_KINDS = {
     "issue": "Issue",

@@ -17,6 +17,7 @@ from starter.columns import COLUMNS
 from starter.conflict_commands import conflicts_app
 from starter.errors import EXIT_OK, CliError, InvalidInput
 from starter.intent_commands import intents_app
+from starter.provider_commands import providers_app
 from starter.render import OutputFormat, render
 from starter.simulate_commands import simulate_app
 from starter.sync_commands import sync_app
@@ -30,6 +31,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(sync_app, name="sync")
+app.add_typer(providers_app, name="providers")  # issue 9 (provider-wide pause, resume, resync)
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(webhooks_app, name="webhooks")  # issue 4
 app.add_typer(conflicts_app, name="conflicts")  # issue 5 (conflicts)
@@ -101,10 +103,24 @@ def get(
     phase: Annotated[
         str | None, typer.Option("--phase", help="Only objects in this phase (e.g. DeadLettered).")
     ] = None,
+    binding: Annotated[
+        str | None, typer.Option("--binding", help="Only objects of this binding.")
+    ] = None,
+    resource_kind: Annotated[
+        str | None,
+        typer.Option("--kind", help="Only objects about this resource kind (e.g. Issue)."),
+    ] = None,
 ) -> None:
     """List resources of a kind, or show one."""
     settings = get_settings()
-    info, docs = manifests.get(settings, kind, name, _namespace(namespace, org))
+    info, docs = manifests.get(
+        settings,
+        kind,
+        name,
+        _namespace(namespace, org),
+        binding=binding,
+        resource_kind=resource_kind,
+    )
     if info.kind == "ExternalWriteIntent":
         from starter.intents import public_manifest
 

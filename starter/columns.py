@@ -46,7 +46,9 @@ COLUMNS: dict[str, Columns] = {
         ("BINDING", "spec.bindingRef"),
         ("INTERFACE", "spec.interface"),
         ("RESOURCE", "spec.resourceKind"),
+        ("SCOPE", "spec.scope"),
         ("PHASE", "status.phase"),
+        ("QUEUE", "status.queueDepth"),
     ),
     "ExternalWriteIntent": (
         ("PROVIDER", "spec.providerRef"),
@@ -61,9 +63,11 @@ COLUMNS: dict[str, Columns] = {
         ("PHASE", "status.phase"),
     ),
     "ExternalObjectLink": (
-        ("PROVIDER", "spec.providerRef"),
+        ("BINDING", "spec.bindingRef"),
+        ("KIND", "spec.localRef.kind"),
         ("LOCAL", "spec.localRef.name"),
         ("NATIVE-ID", "spec.external.nativeId"),
         ("URL", "spec.external.url"),
+        ("PHASE", "status.phase"),
     ),
 }

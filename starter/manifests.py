@@ -191,13 +191,30 @@ def _kind(name: str) -> KindInfo:
 
 
 def get(
-    settings: Settings, kind: str, name: str | None, namespace: str | None
+    settings: Settings,
+    kind: str,
+    name: str | None,
+    namespace: str | None,
+    *,
+    binding: str | None = None,
+    resource_kind: str | None = None,
 ) -> tuple[KindInfo, list[dict[str, Any]]]:
-    from store.resources import get_resources
+    from store.resources import UnsupportedFilter, get_resources
 
     info = _kind(kind)
     with database_session(settings) as session:
-        return info, get_resources(session, info.kind, namespace=namespace, name=name)
+        try:
+            found = get_resources(
+                session,
+                info.kind,
+                namespace=namespace,
+                name=name,
+                binding=binding,
+                resource_kind=resource_kind,
+            )
+        except UnsupportedFilter as error:
+            raise InvalidInput(str(error)) from error
+        return info, found
 
 
 def delete(settings: Settings, kind: str, name: str, namespace: str | None) -> str:

@@ -24,6 +24,7 @@ from temporalio.client import (
     ScheduleSpec,
     ScheduleState,
     ScheduleUpdate,
+    ScheduleUpdateInput,
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
@@ -84,21 +85,53 @@ def plan_binding(
         for interface, choice in spec.interfaces.enabled().items()
     ]
     repositories: list[tuple[str, str]] = []
-    if spec.external_ref.owner and spec.external_ref.repository:
+    owner_wide = owner_wide_owner(binding)
+    if owner_wide is None and spec.external_ref.owner and spec.external_ref.repository:
         repositories.append((spec.external_ref.owner, spec.external_ref.repository))
     config = BindingSyncConfig(
         binding=ref,
         interfaces=interfaces,
         repositories=repositories,
         generation=generation,
+        manifest_paused_reason=manifest_pause(binding, provider),
+        owner_wide=owner_wide,
     )
     full: timedelta | None = None
     if policy is not None:
         backfill = policy.spec.backfill
         config.backfill_interval = backfill.interval
         config.webhook_first = policy.spec.webhook_first
+        config.backfill_enabled = backfill.enabled
         full = backfill.full_resync_interval if backfill.enabled else None
     return BindingPlan(workflow_id(org, binding.metadata.name), config, full)
+
+
+# `externalRef.repository: "*"` says "every repository of the owner" in so many words; leaving
+# the repository out says the same.
+ALL_REPOSITORIES = "*"
+
+
+def owner_wide_owner(binding: ExternalBackendBinding) -> str | None:
+    """The owner whose every repository the binding syncs (issue 9), or None when it names one
+    repository: `externalRef.owner` with no `repository`, or with `repository: "*"`."""
+    ref = binding.spec.external_ref
+    if not ref.owner or ref.repository not in (None, "", ALL_REPOSITORIES):
+        return None
+    return ref.owner
+
+
+def manifest_pause(
+    binding: ExternalBackendBinding, provider: ExternalBackendProvider
+) -> str | None:
+    """Why the manifests pause the binding (`spec.paused` on it or on its provider), or None."""
+    reasons = []
+    if provider.spec.paused:
+        reasons.append(
+            f"spec.paused is true on provider {provider.metadata.name} (all its bindings)"
+        )
+    if binding.spec.paused:
+        reasons.append(f"spec.paused is true on binding {binding.metadata.name}")
+    return "; ".join(reasons) or None
 
 
 def _typed(manifest: Manifest) -> Any:
@@ -175,12 +208,12 @@ async def ensure_binding_workflow(client: Client, task_queue: str, plan: Binding
         task_queue=task_queue,
         start_signal="reconfigure",
         start_signal_args=[plan.config],
-        search_attributes=_search_attributes(plan),
+        search_attributes=binding_search_attributes(plan),
     )
     await ensure_full_resync_schedule(client, task_queue, plan)
 
 
-def _search_attributes(plan: BindingPlan) -> TypedSearchAttributes:
+def binding_search_attributes(plan: BindingPlan) -> TypedSearchAttributes:
     ref = plan.config.binding
     return TypedSearchAttributes(
         [
@@ -192,6 +225,19 @@ def _search_attributes(plan: BindingPlan) -> TypedSearchAttributes:
     )
 
 
+# How a Schedule paused by `krate-sync sync|providers pause` (or the API) is told apart from one
+# paused by the manifests: a re-apply keeps an operator's pause (as the workflow does).
+OPERATOR_PAUSE_NOTE = "paused by an operator"
+
+
+def _schedule_state(plan: BindingPlan) -> ScheduleState:
+    ref = plan.config.binding
+    reason = plan.config.manifest_paused_reason
+    if reason is not None:
+        return ScheduleState(paused=True, note=f"full resync paused: {reason}")
+    return ScheduleState(note=f"full resync of binding {ref.namespace}/{ref.binding}")
+
+
 def _schedule(plan: BindingPlan, task_queue: str, every: timedelta) -> Schedule:
     ref = plan.config.binding
     return Schedule(
@@ -200,7 +246,7 @@ def _schedule(plan: BindingPlan, task_queue: str, every: timedelta) -> Schedule:
             FullResyncInput(config=plan.config),
             id=schedule_id(ref.org, ref.binding),
             task_queue=task_queue,
-            typed_search_attributes=_search_attributes(plan),
+            typed_search_attributes=binding_search_attributes(plan),
         ),
         spec=ScheduleSpec(
             intervals=[ScheduleIntervalSpec(every=every)],
@@ -209,7 +255,7 @@ def _schedule(plan: BindingPlan, task_queue: str, every: timedelta) -> Schedule:
         ),
         # A resync still running when the next is due: skip the new one, never stack them.
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-        state=ScheduleState(note=f"full resync of binding {ref.namespace}/{ref.binding}"),
+        state=_schedule_state(plan),
     )
 
 
@@ -221,12 +267,46 @@ async def ensure_full_resync_schedule(client: Client, task_queue: str, plan: Bin
     if plan.full_resync_interval is None:
         return "removed" if await delete_schedule(client, ref.org, ref.binding) else "none"
     schedule = _schedule(plan, task_queue, plan.full_resync_interval)
+
+    def updated(current: ScheduleUpdateInput) -> ScheduleUpdate:
+        state = current.description.schedule.state
+        if state.paused and state.note and state.note.startswith(OPERATOR_PAUSE_NOTE):
+            schedule.state = ScheduleState(paused=True, note=state.note)
+        return ScheduleUpdate(schedule=schedule)
+
     try:
         await client.create_schedule(sid, schedule)
     except ScheduleAlreadyRunningError:
-        await handle.update(lambda _: ScheduleUpdate(schedule=schedule))
+        await handle.update(updated)
         return "updated"
     return "created"
+
+
+async def set_schedule_paused(
+    client: Client, plan: BindingPlan, *, paused: bool, reason: str = ""
+) -> str:
+    """An operator's pause or resume of the binding's full-resync Schedule. A resume leaves a
+    Schedule that the manifests pause paused. Returns what happened, for the command's line."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    ref = plan.config.binding
+    handle = client.get_schedule_handle(schedule_id(ref.org, ref.binding))
+    note = f"{OPERATOR_PAUSE_NOTE}: {reason}" if reason else OPERATOR_PAUSE_NOTE
+    try:
+        if paused:
+            await handle.pause(note=note)
+            outcome = "paused"
+        elif plan.config.manifest_paused_reason is not None:
+            await handle.pause(note=_schedule_state(plan).note)
+            outcome = "kept paused by the manifests"
+        else:
+            await handle.unpause(note=_schedule_state(plan).note)
+            outcome = "resumed"
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return "none"
+        raise
+    return outcome
 
 
 async def delete_schedule(client: Client, org: str, binding: str) -> bool:

@@ -1,5 +1,7 @@
-"""`krate-sync sync now|pause|resume|status BINDING`: signals and the status query of a binding's
-sync workflow, the same ones the Temporal Web UI sends."""
+"""`krate-sync sync now|pause|resume|resync|status BINDING`: signals and the status query of a
+binding's sync workflow, the same ones the Temporal Web UI sends. The actions are audited
+(`sync.now`, `sync.paused`, `sync.resumed`, `sync.resync`) and pause or resume the binding's
+full-resync Schedule with it (starter/binding_actions.py)."""
 
 from __future__ import annotations
 
@@ -13,11 +15,14 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from settings import Settings, get_settings
 from starter.errors import InvalidInput
+from starter.provider_commands import org_of, run_action
 from starter.render import OutputFormat, render
 from starter.temporal_client import connect
-from workflows.binding_sync import BindingSyncStatus, BindingSyncWorkflow, PauseInput, workflow_id
+from workflows.binding_sync import BindingSyncStatus, BindingSyncWorkflow, workflow_id
 
-sync_app = typer.Typer(help="Act on a binding's sync workflow: sync now, pause, resume, status.")
+sync_app = typer.Typer(
+    help="Act on a binding's sync workflow: sync now, pause, resume, resync, status."
+)
 out = Console(soft_wrap=True)
 
 BindingArg = Annotated[str, typer.Argument(help="The binding's name.")]
@@ -27,18 +32,21 @@ OrgOpt = Annotated[
 ]
 
 
-def _org_of(settings: Settings, binding: str, org: str | None) -> str:
-    if org:
-        return org
-    from starter.manifests import get
+ActorOpt = Annotated[str, typer.Option("--actor", help="Who acts (kept in the audit log).")]
 
-    _, docs = get(settings, "binding", binding, None)
-    orgs = sorted({str(doc["spec"]["organizationRef"]) for doc in docs})
-    if not orgs:
-        raise InvalidInput(f"binding {binding!r} not found; apply it first or pass --org")
-    if len(orgs) > 1:
-        raise InvalidInput(f"binding {binding!r} exists in orgs {', '.join(orgs)}: pass --org")
-    return orgs[0]
+
+def _org_of(settings: Settings, binding: str, org: str | None) -> str:
+    return org_of(settings, "binding", binding, org)
+
+
+def _act(binding: str, org: str | None, verb: str, actor: str, reason: str = "") -> str:
+    """One audited action on the binding; the outcome's words."""
+    settings = get_settings()
+    org = _org_of(settings, binding, org)
+    [outcome] = run_action(
+        settings, org=org, verb=verb, actor=actor, binding=binding, reason=reason
+    )
+    return outcome.result
 
 
 async def _handle(settings: Settings, binding: str, org: str) -> WorkflowHandle[Any, Any]:
@@ -46,22 +54,14 @@ async def _handle(settings: Settings, binding: str, org: str) -> WorkflowHandle[
     return client.get_workflow_handle(workflow_id(org, binding))
 
 
-def _run(binding: str, org: str | None, action: str, reason: str = "") -> BindingSyncStatus | None:
+def _status(binding: str, org: str | None) -> BindingSyncStatus:
     settings = get_settings()
     org = _org_of(settings, binding, org)
 
-    async def go() -> BindingSyncStatus | None:
+    async def go() -> BindingSyncStatus:
         handle = await _handle(settings, binding, org)
         try:
-            if action == "now":
-                await handle.signal(BindingSyncWorkflow.sync_now)
-            elif action == "pause":
-                await handle.signal(BindingSyncWorkflow.pause, PauseInput(reason=reason))
-            elif action == "resume":
-                await handle.signal(BindingSyncWorkflow.resume)
-            else:
-                status: BindingSyncStatus = await handle.query(BindingSyncWorkflow.status)
-                return status
+            status: BindingSyncStatus = await handle.query(BindingSyncWorkflow.status)
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
                 raise InvalidInput(
@@ -69,16 +69,16 @@ def _run(binding: str, org: str | None, action: str, reason: str = "") -> Bindin
                     "is the binding applied and the worker running?"
                 ) from error
             raise
-        return None
+        return status
 
     return asyncio.run(go())
 
 
 @sync_app.command("now")
-def sync_now(binding: BindingArg, org: OrgOpt = None) -> None:
-    """Start an incremental pass now."""
-    _run(binding, org, "now")
-    out.print(f"sync requested for {binding}", markup=False, highlight=False)
+def sync_now(binding: BindingArg, org: OrgOpt = None, actor: ActorOpt = "cli") -> None:
+    """Start an incremental pass now (also when the sync policy disables backfill)."""
+    result = _act(binding, org, "now", actor)
+    out.print(f"{binding}: {result}", markup=False, highlight=False)
 
 
 @sync_app.command("pause")
@@ -88,17 +88,25 @@ def pause(
     reason: Annotated[
         str, typer.Option("--reason", help="Shown in the status.")
     ] = "paused by an operator",
+    actor: ActorOpt = "cli",
 ) -> None:
-    """Pause backfill (webhooks keep flowing)."""
-    _run(binding, org, "pause", reason)
-    out.print(f"{binding} paused: {reason}", markup=False, highlight=False)
+    """Pause the binding: no backfill, deliveries held (still recorded) until resume."""
+    result = _act(binding, org, "pause", actor, reason)
+    out.print(f"{binding}: {result} ({reason})", markup=False, highlight=False)
 
 
 @sync_app.command("resume")
-def resume(binding: BindingArg, org: OrgOpt = None) -> None:
-    """Resume a paused backfill."""
-    _run(binding, org, "resume")
-    out.print(f"{binding} resumed", markup=False, highlight=False)
+def resume(binding: BindingArg, org: OrgOpt = None, actor: ActorOpt = "cli") -> None:
+    """Lift an operator's pause (a `spec.paused` manifest keeps its own)."""
+    result = _act(binding, org, "resume", actor)
+    out.print(f"{binding}: {result}", markup=False, highlight=False)
+
+
+@sync_app.command("resync")
+def resync(binding: BindingArg, org: OrgOpt = None, actor: ActorOpt = "cli") -> None:
+    """Start a full resync of the binding now (skipped while it is paused)."""
+    result = _act(binding, org, "resync", actor)
+    out.print(f"{binding}: {result}", markup=False, highlight=False)
 
 
 @sync_app.command("status")
@@ -108,8 +116,7 @@ def status(
     output: Annotated[OutputFormat, typer.Option("-o", "--output")] = OutputFormat.yaml,
 ) -> None:
     """The live status of the binding's sync workflow (the `status` query)."""
-    result = _run(binding, org, "status")
-    assert result is not None
+    result = _status(binding, org)
     render(out, [result.model_dump(mode="json")], output)
 
 

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from store.aggregated import get_aggregated, insert_aggregated, manifest_from_row
 from store.audit import record_audit
+from store.labels import row_labels  # issue 9 (required labels)
 from store.models.aggregated import SyncConflict
 from store.models.projections import Comment, Issue, Projection, PullRequest
 from store.resources import get_resources, set_status
@@ -415,7 +416,11 @@ def _queue_start(session: Session, start: ConflictStart) -> None:
 
 
 def merge_incoming(
-    session: Session, model: type[Projection], rows: Sequence[Mapping[str, Any]]
+    session: Session,
+    model: type[Projection],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    accept_ties: bool = False,
 ) -> list[dict[str, Any]]:
     """Rows for `upsert_many`, merged with pending local edits (three-way, per field).
 
@@ -423,7 +428,8 @@ def merge_incoming(
     changes: settled fields leave `local_changes`; pending and conflicting fields keep the local
     value in the row; conflicting fields keep their old base (the base is what both sides last
     agreed on) and raise or update an ExternalSyncConflict. Rows of other tables, and rows of
-    objects without local changes, come back as they were.
+    objects without local changes, come back as they were. `accept_ties` is for a fresh read,
+    which replaces a stored row of the same version (store/upsert.py, `settle_fresh_read`).
     """
     out = [dict(r) for r in rows]
     columns = EDITABLE.get(model)
@@ -445,13 +451,13 @@ def merge_incoming(
         return out
     for index, row in enumerate(out):
         current = stored.get(keys[index])
-        if current is None or not _newer(current[VERSION], row.get(VERSION)):
+        if current is None or not _newer(current[VERSION], row.get(VERSION), accept_ties):
             continue  # no local changes, or the upsert keeps the stored row anyway
         out[index] = _merge_row(session, model, current, row)
     return out
 
 
-def _newer(stored: datetime | None, incoming: Any) -> bool:
+def _newer(stored: datetime | None, incoming: Any, accept_ties: bool = False) -> bool:
     if stored is None:
         return True
     if incoming is None:
@@ -460,7 +466,7 @@ def _newer(stored: datetime | None, incoming: Any) -> bool:
         incoming = datetime.fromisoformat(incoming)
     if incoming.tzinfo is None:
         incoming = incoming.replace(tzinfo=UTC)
-    return bool(incoming > stored)
+    return bool(incoming > stored or (accept_ties and incoming == stored))
 
 
 def _merge_row(
@@ -566,11 +572,13 @@ def _raise_conflict(
         "metadata": {
             "name": name,
             "namespace": namespace,
-            "labels": {
-                "krate.a5c.ai/org": org,
-                "krate.a5c.ai/provider": provider_ref,
-                "krate.a5c.ai/interface": str(current["interface"]),
-            },
+            # issue 9: the required labels, repository and external owner included.
+            "labels": row_labels(
+                org,
+                provider_ref,
+                str(current["interface"]),
+                current.get("repository") or current.get("full_name"),
+            ),
         },
         "spec": {
             "organizationRef": org,

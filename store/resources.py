@@ -61,6 +61,7 @@ def apply_resource(
     Raises store.manifests.InvalidManifest when the manifest cannot be stored.
     """
     parsed = parse_manifest(manifest)
+    parsed = replace(parsed, labels=stamped_labels(manifest, parsed.labels))
     if is_config_kind(parsed.kind):
         result = _apply_config(session, parsed)
     else:
@@ -82,11 +83,61 @@ def apply_resource(
     return result
 
 
+# The column that names the resource kind an aggregated object is about (`get --kind`).
+RESOURCE_KIND_COLUMNS = {
+    "ExternalSyncEvent": "resource_kind",
+    "ExternalSyncState": "resource_kind",
+    "ExternalSyncConflict": "resource_kind",
+    "ExternalObjectLink": "local_kind",
+    "ExternalWriteIntent": "target_kind",
+}
+
+
+class UnsupportedFilter(ValueError):
+    """A filter that the kind has no field for (`--kind` on deliveries, `--binding` on a
+    provider)."""
+
+
+def stamped_labels(manifest: dict[str, Any], labels: dict[str, str]) -> dict[str, str]:
+    """`labels` plus the spec's required labels computed from the resource (org, provider,
+    interface, and repository / external owner when known); a label the user set wins."""
+    from resources.labels import labels_for, required_labels
+    from resources.loader import ManifestError, manifest_from_dict
+
+    # Status is ignored on apply; a stale or foreign one must not change the labels.
+    without_status = {k: v for k, v in manifest.items() if k != "status"}
+    try:
+        computed = labels_for(manifest_from_dict(without_status, source="apply").model)
+    except (ManifestError, TypeError):
+        # Not a valid resource model (the store accepts more than validation does): what the
+        # spec names for sure.
+        spec = manifest.get("spec") or {}
+        org, provider = spec.get("organizationRef"), spec.get("providerRef")
+        if manifest.get("kind") == "ExternalBackendProvider":
+            provider = (manifest.get("metadata") or {}).get("name")
+        if not isinstance(org, str) or not isinstance(provider, str):
+            return labels
+        computed = required_labels(org=org, provider=provider)
+    return {**computed, **labels}
+
+
 def get_resources(
-    session: Session, kind: str, namespace: str | None = None, name: str | None = None
+    session: Session,
+    kind: str,
+    namespace: str | None = None,
+    name: str | None = None,
+    *,
+    binding: str | None = None,
+    resource_kind: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Manifests of `kind`, optionally in one namespace and/or with one name, sorted."""
+    """Manifests of `kind`, optionally in one namespace and/or with one name, sorted.
+
+    Aggregated kinds also filter by binding and by the resource kind they are about (any case);
+    UnsupportedFilter when the kind has no such field.
+    """
     check_kind(kind)
+    if is_config_kind(kind) and (binding is not None or resource_kind is not None):
+        raise UnsupportedFilter(f"{kind} cannot be filtered by binding or resource kind")
     if is_config_kind(kind):
         statement = select(ConfigResource).where(
             ConfigResource.kind == kind, col(ConfigResource.deleted_at).is_(None)
@@ -103,6 +154,14 @@ def get_resources(
         aggregated = aggregated.where(model.namespace == namespace)
     if name is not None:
         aggregated = aggregated.where(model.name == name)
+    if binding is not None:
+        aggregated = aggregated.where(col(model.binding_ref) == binding)
+    if resource_kind is not None:
+        column = RESOURCE_KIND_COLUMNS.get(kind)
+        if column is None:
+            raise UnsupportedFilter(f"{kind} has no resource kind to filter by")
+        field = getattr(model, column)
+        aggregated = aggregated.where(func.lower(field) == resource_kind.lower())
     aggregated = aggregated.order_by(col(model.namespace), col(model.name))
     return [manifest_from_row(row) for row in session.exec(aggregated)]
 
@@ -296,6 +355,7 @@ def _aggregated_result(row: AggregatedObject, action: ApplyAction) -> ApplyResul
 __all__ = [
     "ApplyAction",
     "ApplyResult",
+    "UnsupportedFilter",
     "apply_resource",
     "delete_resource",
     "get_resources",

@@ -5,12 +5,24 @@ One rule, enforced by the database in a single statement per page of rows:
 - the provider's version is `external_updated_at`; an incoming row replaces the stored one only
   when it is strictly newer, or when the stored one has no version;
 - an incoming row without a version never replaces a versioned one;
-- a tie keeps the stored data (the provider says it is the same version).
+- a tie (the same version) with the same content changes nothing;
+- a tie with other content keeps the stored row and marks it (`refresh_wanted_at`): GitHub's
+  versions have one-second resolution, so two states of one object can share a version and
+  neither row can say which is newer. A fresh read of that one object settles it
+  (`settle_fresh_read`, called by the binding's refresh round), and the outcome is `tied`, never
+  `updated`, so nobody calls the dropped change applied.
 
-So webhooks and backfill pages may arrive in any order and the row converges to the newest
-version. Every incoming row, even a stale one, proves the object still exists at the provider:
-it refreshes `synced_at`, and a row that is not stale clears a tombstone (`deleted_at`). Full
-resyncs then tombstone what they did not see (`mark_unseen_deleted`).
+So webhooks and backfill pages may arrive in any order and the row converges to the provider's
+state: a newer version replaces, and a same-second race ends with a read of the provider's
+current state. Every incoming row, even a stale one, proves the object still exists at the
+provider: it refreshes `synced_at`, and a row that is not stale clears a tombstone
+(`deleted_at`). Full resyncs then tombstone what they did not see (`mark_unseen_deleted`).
+
+Why the mark is re-armed by any tie that arrives while it is set, even one equal to the stored
+row: the fresh read may have happened before the provider's last same-second change, whose
+event then arrives before the read is written. The read is written only if the mark it was
+taken for is still the mark on the row (`settle_fresh_read`'s token), so a read that may be
+older than an arrival never lands; the next round reads again.
 """
 
 from __future__ import annotations
@@ -46,8 +58,39 @@ from sqlalchemy.orm import Session
 from store.models.projections import Projection
 
 VERSION = "external_updated_at"
+REFRESH = "refresh_wanted_at"
 # Columns an upsert must not be given: the key, and what the rule above maintains.
-MANAGED_COLUMNS = frozenset({"id", "deleted_at", "recorded_at"})
+MANAGED_COLUMNS = frozenset({"id", "deleted_at", "recorded_at", REFRESH})
+# Columns that are bookkeeping, not the provider's content: two rows of one version that differ
+# only here are the same state (a webhook and a REST read of one object differ in urls, etags
+# and the raw fields kept in extensions).
+NOT_CONTENT = frozenset(
+    {
+        VERSION,
+        REFRESH,
+        "synced_at",
+        "deleted_at",
+        "etag",
+        "url",
+        "api_url",
+        "node_id",
+        "binding_ref",
+        # One object read through two listings (GitHub's issues and pulls APIs both report a
+        # pull request) carries two native ids; the identity says it is one object.
+        "interface",
+        "native_kind",
+        "native_id",
+        "native_number",
+        # GitHub computes a pull request's mergeability in the background and changes it without
+        # a new updated_at; listings and single reads disagree on it for the same version.
+        "merge_state",
+        "extensions",
+        "base_snapshot",
+        "local_changes",
+        "local_generation",
+        "conflict_ref",
+    }
+)
 # psycopg allows 65535 parameters per statement; stay well below it.
 MAX_PARAMETERS = 30_000
 
@@ -56,7 +99,8 @@ class UpsertOutcome(StrEnum):
     INSERTED = "inserted"  # a new row
     UPDATED = "updated"  # newer data replaced the row, or a tombstoned row came back
     STALE = "stale"  # older than the stored version: ignored (only synced_at refreshed)
-    UNCHANGED = "unchanged"  # the same version or the same data: nothing changed
+    UNCHANGED = "unchanged"  # the same version and content, or the same data: nothing changed
+    TIED = "tied"  # the same version, other content: kept, marked for a fresh read
 
 
 @dataclass(frozen=True)
@@ -93,6 +137,69 @@ def upsert_many(
             for key, outcome in _execute(session, model, chunk).items():
                 outcomes[positions[prepared.index_of[key]]] = outcome
     return [o if o is not None else UpsertOutcome.UNCHANGED for o in outcomes]
+
+
+def settle_fresh_read(
+    session: Session,
+    model: type[Projection],
+    row: Mapping[str, Any],
+    *,
+    mark: datetime | None,
+) -> UpsertOutcome:
+    """Write a row the provider just returned for an object marked `refresh_wanted_at`.
+
+    `mark` is the row's mark as it was read before the provider was asked. On a tie the fresh
+    read replaces the stored row (and clears the mark) only while that mark is still on the
+    row: any arrival since re-armed it, and this read may be older than that arrival, so the
+    row stays marked and the next round reads again (`tied`). A newer or older version follows
+    the ordinary rule.
+    """
+    incoming = _normalised(row)
+    _group_by_columns(model, [incoming])  # the same checks as upsert_many
+    table = _table(model)
+    where = [_column(table, c) == incoming[c] for c in model.identity]
+    current = session.execute(
+        select(table.c[VERSION], table.c[REFRESH]).where(*where).with_for_update()
+    ).first()
+    version = incoming.get(VERSION)
+    if current is None or current[0] is None or version is None or version != current[0]:
+        return upsert(session, model, incoming)
+    if current[1] != mark:
+        return UpsertOutcome.TIED
+    values = {c: v for c, v in incoming.items() if c not in model.identity}
+    values.update({REFRESH: None, "deleted_at": None, "synced_at": func.now()})
+    session.execute(update(table).where(*where).values(**values))
+    return UpsertOutcome.UPDATED
+
+
+def mark_holds(
+    session: Session,
+    model: type[Projection],
+    identity: Mapping[str, Any],
+    *,
+    mark: datetime | None,
+) -> bool:
+    """Whether the row still carries `mark` (locked until the transaction ends, so it stays)."""
+    table = _table(model)
+    where = [_column(table, c) == identity[c] for c in model.identity]
+    current = session.execute(select(table.c[REFRESH]).where(*where).with_for_update()).first()
+    return current is not None and current[0] == mark
+
+
+def clear_refresh_mark(
+    session: Session,
+    model: type[Projection],
+    identity: Mapping[str, Any],
+    *,
+    mark: datetime | None,
+) -> bool:
+    """Drop the mark of an object the provider no longer has (the caller tombstones it), if it
+    is still the mark the read was taken for; False when another arrival re-armed it."""
+    table = _table(model)
+    where = [_column(table, c) == identity[c] for c in model.identity]
+    where.append(table.c[REFRESH] == mark if mark is not None else table.c[REFRESH].is_(None))
+    result = session.execute(update(table).where(*where).values({REFRESH: None}))
+    return bool(result.rowcount)  # type: ignore[attr-defined]  # CursorResult has rowcount
 
 
 def count_outcomes(outcomes: Iterable[UpsertOutcome]) -> dict[UpsertOutcome, int]:
@@ -233,10 +340,15 @@ def _newer(incoming: datetime | None, stored: datetime | None, *, stored_exists:
 
 
 def _prepare(model: type[Projection], rows: list[dict[str, Any]]) -> _Prepared:
-    """Reduce a page to one row per identity, as applying the rows in order would."""
+    """Reduce a page to one row per identity, as applying the rows in order would.
+
+    Every row gets a `refresh_wanted_at` value: None, or (when another row of the page had the
+    same version and other content) a mark, so the kept row is flagged as a tie would flag it.
+    """
     kept: dict[tuple[str, ...], int] = {}
     superseded: dict[int, UpsertOutcome] = {}
     for index, row in enumerate(rows):
+        row[REFRESH] = None
         key = _key(row, model.identity)
         if key not in kept:
             kept[key] = index
@@ -247,6 +359,9 @@ def _prepare(model: type[Projection], rows: list[dict[str, Any]]) -> _Prepared:
             kept[key] = index
         elif _stale(row.get(VERSION), best.get(VERSION)):
             superseded[index] = UpsertOutcome.STALE
+        elif _content(row, model) != _content(best, model):
+            superseded[index] = UpsertOutcome.TIED
+            best[REFRESH] = datetime.now(UTC)  # the kept row waits for a fresh read
         else:
             superseded[index] = UpsertOutcome.UNCHANGED
     order = sorted(kept.items(), key=lambda item: item[1])
@@ -255,6 +370,16 @@ def _prepare(model: type[Projection], rows: list[dict[str, Any]]) -> _Prepared:
         superseded=superseded,
         index_of=dict(order),
     )
+
+
+def _content(row: Mapping[str, Any], model: type[Projection]) -> dict[str, Any]:
+    """The provider's content of a row: what two same-version rows must agree on."""
+    return {c: v for c, v in row.items() if c not in NOT_CONTENT and c not in model.identity}
+
+
+def content_columns(model: type[Projection], columns: Iterable[str]) -> list[str]:
+    """Which of `columns` are the provider's content (see NOT_CONTENT)."""
+    return [c for c in columns if c not in NOT_CONTENT and c not in model.identity]
 
 
 def _stale(incoming: datetime | None, stored: datetime | None) -> bool:
@@ -302,16 +427,20 @@ def _execute(
     WITH prior AS (SELECT ... FROM t WHERE identity IN (<incoming>)), -- the rows before
          upserted AS (INSERT ... ON CONFLICT (identity) DO UPDATE SET
                         col = CASE WHEN <newer> THEN excluded.col ELSE t.col END, ...
+                        refresh_wanted_at = CASE WHEN <newer> THEN excluded.mark
+                                                 WHEN <tie, and content differs or a mark is
+                                                       set> THEN clock_timestamp()
+                                                 ELSE t.refresh_wanted_at END
                       RETURNING identity, written columns, xmax = 0 AS inserted)
     SELECT ... FROM upserted LEFT JOIN prior USING (identity)
 
     Every statement in a WITH sees the same snapshot, so `prior` holds the rows as they were
     before the upsert; comparing them with what the upsert returned tells updated from
-    unchanged, and their version tells stale.
+    unchanged, their version tells stale, and a new mark tells tied.
     """
     table = _table(model)
     identity = list(model.identity)
-    written = [c for c in rows[0] if c not in identity]
+    written = [c for c in rows[0] if c not in identity and c != REFRESH]
     if VERSION not in written:
         written.append(VERSION)  # compared even when the rows carry none (NULL)
 
@@ -321,11 +450,28 @@ def _execute(
     incoming = excluded[VERSION]
     newer = or_(stored.is_(None), incoming > stored)
     not_stale = or_(stored.is_(None), incoming >= stored)
+    content = content_columns(model, written)
+    differs = (
+        tuple_(*(excluded[c] for c in content)).is_distinct_from(
+            tuple_(*(table.c[c] for c in content))
+        )
+        if content
+        else literal_column("false")
+    )
+    tie_to_settle = and_(
+        incoming == stored,
+        or_(differs, table.c[REFRESH].is_not(None), excluded[REFRESH].is_not(None)),
+    )
     assignments: dict[str, Any] = {
         c: case((newer, excluded[c]), else_=table.c[c]) for c in written if c != "synced_at"
     }
     assignments["synced_at"] = excluded.synced_at  # seen now, whatever the version
     assignments["deleted_at"] = case((not_stale, null()), else_=table.c.deleted_at)
+    assignments[REFRESH] = case(
+        (newer, excluded[REFRESH]),
+        (tie_to_settle, func.clock_timestamp()),  # a new mark each time: see the docstring
+        else_=table.c[REFRESH],
+    )
     compared = [*written, "deleted_at"]
     compared = [c for c in compared if c != "synced_at"]
     upserted = (
@@ -333,17 +479,26 @@ def _execute(
         .returning(
             *(table.c[c] for c in identity),
             *(table.c[c] for c in compared),
+            table.c[REFRESH],
             (literal_column("xmax") == 0).label("inserted"),
         )
         .cte("upserted")
     )
     prior = (
-        select(*(table.c[c] for c in identity), *(table.c[c] for c in compared))
+        select(
+            *(table.c[c] for c in identity),
+            *(table.c[c] for c in compared),
+            table.c[REFRESH],
+        )
         .where(matching_identities(table, identity, parameter="incoming"))
         .cte("prior")
     )
     changed = tuple_(*(prior.c[c] for c in compared)).is_distinct_from(
         tuple_(*(upserted.c[c] for c in compared))
+    )
+    marked = and_(
+        upserted.c[REFRESH].is_not(None),
+        upserted.c[REFRESH].is_distinct_from(prior.c[REFRESH]),
     )
     result = session.execute(
         select(
@@ -351,6 +506,7 @@ def _execute(
             upserted.c.inserted,
             prior.c[VERSION].label("prior_version"),
             changed.label("changed"),
+            marked.label("marked"),
         ).select_from(
             upserted.outerjoin(prior, and_(*(upserted.c[c] == prior.c[c] for c in identity)))
         ),
@@ -360,10 +516,13 @@ def _execute(
     outcomes: dict[tuple[str, ...], UpsertOutcome] = {}
     for record in result.mappings():
         key = _key(record, identity)
+        version = by_key[key].get(VERSION)
         if record["inserted"]:
             outcomes[key] = UpsertOutcome.INSERTED
-        elif _stale(by_key[key].get(VERSION), record["prior_version"]):
+        elif _stale(version, record["prior_version"]):
             outcomes[key] = UpsertOutcome.STALE
+        elif record["marked"] and version is not None and version == record["prior_version"]:
+            outcomes[key] = UpsertOutcome.TIED
         elif record["changed"]:
             outcomes[key] = UpsertOutcome.UPDATED
         else:

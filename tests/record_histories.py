@@ -1,4 +1,5 @@
-"""Record workflow histories for the replay test: `python -m tests.record_histories`.
+"""Record workflow histories for the replay test: `python -m tests.record_histories [NAME...]`
+(no names: all of them).
 
 Each history is a real run on the time-skipping test server with scripted activities. Commit
 the files; tests/test_replay.py replays them against the current workflow code, so a change
@@ -9,6 +10,7 @@ workflow gains behaviour worth pinning; never re-record to make a failing replay
 from __future__ import annotations
 
 import asyncio
+import sys
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -34,12 +36,47 @@ async def _save(handle: WorkflowHandle[Any, Any], name: str) -> None:
     (HISTORIES / f"{name}.json").write_text(history.to_json())
 
 
-async def main() -> None:
+async def record_paused_deliveries(env: WorkflowEnvironment) -> None:
+    """An operator's pause holds two deliveries; the resume processes them (issue 9)."""
+    from activities.deliveries_models import NewDeliveriesInput
+    from tests.test_webhook_workflow import ScriptedDeliveries, empty_backfill
+
+    deliveries = ScriptedDeliveries()
+    async with new_worker(
+        env.client,
+        BindingSyncWorkflow,
+        activities=[deliveries.process_deliveries, empty_backfill, mirror_noop()],
+    ) as worker:
+        handle = await env.client.start_workflow(
+            BindingSyncWorkflow.run,
+            BindingSyncInput(config=_config()),
+            id=f"sync/a5c/replay-{uuid.uuid4().hex[:6]}",
+            task_queue=worker.task_queue,
+        )
+        await env.sleep(timedelta(minutes=1))
+        await handle.signal(BindingSyncWorkflow.pause, PauseInput(reason="replay"))
+        await handle.signal(
+            BindingSyncWorkflow.new_deliveries, NewDeliveriesInput(delivery_ids=["d1", "d2"])
+        )
+        await env.sleep(timedelta(minutes=20))
+        await handle.signal(BindingSyncWorkflow.resume)
+        for _ in range(300):  # processed after the resume, in real time
+            if len(deliveries.done) == 2:
+                break
+            await asyncio.sleep(0.1)
+        await handle.terminate("recorded")
+        await _save(handle, "binding_sync_pause_holds_deliveries")
+
+
+async def main(names: list[str]) -> None:
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=str(binaries.temporal_test_server()),
     )
     try:
+        if names == ["binding_sync_pause_holds_deliveries"]:
+            await record_paused_deliveries(env)
+            return
         provider = ScriptedProvider(pages=2, rate_limit_at=(1,))
         async with new_worker(
             env.client, BindingSyncWorkflow, activities=[provider.backfill_page, mirror_noop()]
@@ -72,9 +109,10 @@ async def main() -> None:
             )
             await resync.result()
             await _save(resync, "full_resync_rate_limit_failed_scope")
+        await record_paused_deliveries(env)
     finally:
         await env.shutdown()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

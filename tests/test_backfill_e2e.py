@@ -188,9 +188,11 @@ def _assert_exact(sim: Simulator, database_url: str) -> None:
     assert counts["repository_permissions"] == sum(
         len(r.collaborators) + len(r.teams) for r in repos
     )
-    assert counts["branch_protections"] == sum(
-        1 for r in repos for b in r.branches.values() if b.protection is not None
-    )
+    protected = sum(1 for r in repos for b in r.branches.values() if b.protection is not None)
+    assert counts["branch_protections"] == protected
+    assert counts["ref_policies"] == protected  # one policy per protection
+    assert counts["labels"] == sum(len(r.labels) for r in repos)
+    assert counts["webhook_subscriptions"] == sum(len(r.hooks) for r in repos)
 
 
 def _check_envelopes(sim: RunningSimulator, database_url: str) -> None:
@@ -228,6 +230,17 @@ def _check_envelopes(sim: RunningSimulator, database_url: str) -> None:
         assert all(key.key.startswith(("ssh-", "ecdsa-", "sk-")) for key in rows(engine, DeployKey))
         assert all(p.permission for p in rows(engine, RepositoryPermission))
         assert all(bp.settings for bp in rows(engine, BranchProtection))
+        # The mapping rules beside the envelope: phases and rich-text bodies.
+        assert {i.phase for i in rows(engine, Issue)} == {"Open", "Closed"}
+        assert all(i.phase == i.state.capitalize() for i in rows(engine, Issue))
+        assert {p.phase for p in rows(engine, PullRequest)} >= {"Open", "Merged"}
+        assert all(r.phase for r in rows(engine, Pipeline))
+        assert {r.phase for r in rows(engine, Repository)} == {"Active"}
+        assert all(
+            i.body_source_digest and i.body_format == "markdown"
+            for i in rows(engine, Issue)
+            if i.body is not None
+        )
     finally:
         engine.dispose()
 
@@ -305,8 +318,8 @@ async def test_github_binding_end_to_end(
         with session_scope(engine) as session:
             states = get_resources(session, "ExternalSyncState")
         engine.dispose()
-        assert len(states) == len(first.cursors) == 30  # 3 repositories × 10 scopes
-        assert {s["status"]["phase"] for s in states} == {"Ready"}
+        assert len(states) == len(first.cursors) == 36  # 3 repositories × 12 scopes
+        assert {s["status"]["phase"] for s in states} == {"Current"}
 
         # ---- 10 changes, then an incremental pass reads only them
         state = {name: sim.state.repos[name.lower()] for name in ("/".join(r) for r in repos)}
@@ -359,8 +372,8 @@ async def test_github_binding_end_to_end(
         operations = [r["operation"] for r in full if r["path"] == "/graphql"]
         assert set(operations) == {"KrateIssues", "KratePullRequests", "KrateRunJobs"}
         assert len(operations) <= 6 + 2  # (retries after a dropped connection aside)
-        # Every other listing of the 30 scopes (refs read two: 11 per repository) answered 304.
-        assert len(not_modified) == 3 * 11 - 7
+        # Every other listing of the 36 scopes (refs read two: 13 per repository) answered 304.
+        assert len(not_modified) == 3 * 13 - 7
         report["incremental_requests"] = len(log)
         report["incremental_304"] = len(not_modified)
         assert second.objects_updated - first.objects_updated == 10 + rerun_jobs
@@ -371,7 +384,7 @@ async def test_github_binding_end_to_end(
         await handle.signal(BindingSyncWorkflow.sync_now)
         await _wait_for_pass(handle, 3)
         log = (await control.get("/_sim/requests")).json()["requests"]
-        assert len(log) == 3 * 11  # 10 scopes per repository, refs read two
+        assert len(log) == 3 * 13  # 12 scopes per repository, refs read two
         assert all(r["not_modified"] for r in log)
         report["unchanged_304_ratio"] = sum(r["not_modified"] for r in log) / len(log)
         await handle.terminate("the faulted walk takes over")

@@ -22,7 +22,7 @@ from activities.backfill_models import (
 from activities.provider_factory import ProviderFactory
 from store.db import make_engine, session_scope
 from store.models.projections import Projection
-from workflows.binding_sync import INTERFACE_KINDS
+from workflows.binding_sync import ADDED_KINDS, INTERFACE_KINDS
 
 ORG = "acme"
 PROVIDER = "github-a5c"
@@ -64,7 +64,8 @@ def backfill_activities(
 def scopes(owner: str, repository: str) -> list[SyncScope]:
     return [
         SyncScope(interface=interface, resource_kind=kind, owner=owner, repository=repository)
-        for interface, kinds in INTERFACE_KINDS.items()
+        for table in (INTERFACE_KINDS, ADDED_KINDS)
+        for interface, kinds in table.items()
         for kind in kinds
     ]
 

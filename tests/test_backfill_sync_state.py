@@ -57,14 +57,14 @@ async def test_mirror_writes_one_state_per_scope_idempotently(clean_database: st
     by_kind = {s["spec"]["resourceKind"]: s for s in states}
     issue_state = by_kind["Issue"]
     assert issue_state["metadata"]["name"] == "github-krate-issuetracking-issue-a5c-ai-krate"
-    assert issue_state["spec"]["scope"] == {"repository": "a5c-ai/krate"}
+    assert issue_state["spec"]["scope"] == "a5c-ai/krate"
     assert issue_state["spec"]["organizationRef"] == "acme"
-    assert issue_state["status"]["phase"] == "Ready"
+    assert issue_state["status"]["phase"] == "Current"
     assert issue_state["status"]["etag"] == 'W/"abc"'
     assert issue_state["status"]["highWatermark"].startswith("2026-11-28T12:00:00")
     assert issue_state["status"]["objects"] == 351
     pull_state = by_kind["PullRequest"]
-    assert pull_state["status"]["phase"] == "Error"
+    assert pull_state["status"]["phase"] == "Degraded"
     assert "not accessible" in pull_state["status"]["message"]
 
 

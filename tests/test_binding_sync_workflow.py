@@ -126,17 +126,16 @@ async def test_first_pass_walks_every_scope_and_page(
             lambda: handle.query(BindingSyncWorkflow.status), lambda s: s.passes >= 1
         )
         assert status.phase == "Ready"
-        assert [c.scope.resource_kind for c in status.cursors] == ["Issue", "Comment"]
+        # Labels came later (ADDED_KINDS): their scope follows the others.
+        kinds = [c.scope.resource_kind for c in status.cursors]
+        assert kinds == ["Issue", "Comment", "Label"]
         assert all(c.pages == 3 and c.objects == 30 and c.next_page is None for c in status.cursors)
         assert provider.calls == [
-            ("issueTracking/Issue/a5c-ai/krate", None),
-            ("issueTracking/Issue/a5c-ai/krate", "2"),
-            ("issueTracking/Issue/a5c-ai/krate", "3"),
-            ("issueTracking/Comment/a5c-ai/krate", None),
-            ("issueTracking/Comment/a5c-ai/krate", "2"),
-            ("issueTracking/Comment/a5c-ai/krate", "3"),
+            (f"issueTracking/{kind}/a5c-ai/krate", page)
+            for kind in kinds
+            for page in (None, "2", "3")
         ]
-        assert status.objects_fetched == 60
+        assert status.objects_fetched == 90
         await handle.terminate()
 
 
@@ -158,7 +157,7 @@ async def test_status_is_mirrored_to_postgres_after_each_pass(
             await asyncio.sleep(0.1)
         last = mirror.calls[-1]
         assert last.phase == "Ready"
-        assert [c.scope.resource_kind for c in last.cursors] == ["Issue", "Comment"]
+        assert [c.scope.resource_kind for c in last.cursors] == ["Issue", "Comment", "Label"]
         assert {c.type for c in last.conditions} >= {"Ready", "BackfillHealthy"}
         assert last.generation == 1
         assert last.binding.binding == "github-krate"
@@ -309,8 +308,8 @@ async def test_continue_as_new_keeps_cursors_and_counts(
         )
         description = await latest.describe()
         assert description.run_id != handle.first_execution_run_id
-        # Counts and cursors carried over: every pass adds two pages per scope.
-        assert status.objects_fetched == status.passes * 2 * 2 * 10
+        # Counts and cursors carried over: every pass adds two pages per scope (three scopes).
+        assert status.objects_fetched == status.passes * 3 * 2 * 10
         assert all(c.pages == status.passes * 2 for c in status.cursors)
         await latest.terminate()
 

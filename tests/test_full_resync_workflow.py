@@ -86,16 +86,21 @@ async def test_walks_every_page_of_every_scope_then_tombstones(
         ("Issue", "3", True),
     ]
     assert all(full for _, _, full in scripted.calls)  # never trusts watermarks or ETags
-    assert scripted.tombstoned == [("Issue", SEEN_SINCE), ("Comment", SEEN_SINCE)]
-    assert result.fetched == 60
-    assert result.tombstoned == 4
+    # Labels came later (ADDED_KINDS): their scope follows the others.
+    assert scripted.tombstoned == [
+        ("Issue", SEEN_SINCE),
+        ("Comment", SEEN_SINCE),
+        ("Label", SEEN_SINCE),
+    ]
+    assert result.fetched == 90
+    assert result.tombstoned == 6
     assert result.failed_scopes == 0
 
 
 async def test_a_failed_scope_is_never_tombstoned(time_skipping_env: WorkflowEnvironment) -> None:
     scripted = ScriptedResync(pages=2, fail=("Comment",))
     result = await _run(time_skipping_env, scripted)
-    assert scripted.tombstoned == [("Issue", SEEN_SINCE)]
+    assert scripted.tombstoned == [("Issue", SEEN_SINCE), ("Label", SEEN_SINCE)]
     assert result.failed_scopes == 1
     failed = next(o for o in result.scopes if o.error)
     assert failed.scope == "issueTracking/Comment/a5c-ai/krate"
@@ -111,7 +116,7 @@ async def test_rate_limit_waits_for_the_reset_and_resumes(
     # The page that hit the limit is asked again after the reset, from the same cursor.
     assert scripted.calls[1:3] == [("Issue", "2", True), ("Issue", "2", True)]
     assert result.completed_at - result.started_at >= timedelta(minutes=30)
-    assert result.fetched == 60
+    assert result.fetched == 90  # three scopes of three pages
 
 
 async def test_continue_as_new_mid_scope_keeps_the_cursor(
@@ -126,8 +131,12 @@ async def test_continue_as_new_mid_scope_keeps_the_cursor(
     )
     issue_pages = [page for kind, page, _ in scripted.calls if kind == "Issue"]
     assert issue_pages == [None, "2", "3", "4", "5", "6"]  # no page walked twice
-    assert result.fetched == 120
-    assert scripted.tombstoned == [("Issue", SEEN_SINCE), ("Comment", SEEN_SINCE)]
+    assert result.fetched == 180  # three scopes of six pages
+    assert scripted.tombstoned == [
+        ("Issue", SEEN_SINCE),
+        ("Comment", SEEN_SINCE),
+        ("Label", SEEN_SINCE),
+    ]
 
 
 async def test_completion_is_reported_to_the_binding_workflow(

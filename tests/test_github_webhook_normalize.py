@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from providers.base import ExternalBranchProtection, ExternalIssue, ExternalRef
+from providers.base import ExternalBranchProtection, ExternalIssue, ExternalRef, ExternalRefPolicy
 from providers.github.mapping import MappingContext
 from providers.github.webhooks import NormalizationError, normalize
 from tests.test_webhook_helpers import examples
@@ -83,12 +83,16 @@ def test_push_projects_the_ref_and_commits_and_branch_deletion_tombstones() -> N
 def test_branch_protection_rule_levels_become_the_rest_spec() -> None:
     payload = next(p for p in examples()["branch_protection_rule"] if p["action"] == "created")
     result = normalize("branch_protection_rule", "created", payload, CTX, received_at=NOW)
-    (rule,) = result.objects
+    rule, policy = result.objects
     assert isinstance(rule, ExternalBranchProtection)
     assert rule.branch == payload["rule"]["name"]
     checks = rule.spec.required_status_checks
     assert checks is not None
     assert checks.contexts == payload["rule"]["required_status_checks"]
+    # The same rule as Krate's ref policy (tests/test_mapping_rules.py checks its fields).
+    assert isinstance(policy, ExternalRefPolicy)
+    assert policy.pattern == rule.branch
+    assert policy.required_checks == checks.contexts
 
 
 def test_unsupported_and_repositoryless_events_are_ignored_with_reason() -> None:

@@ -374,3 +374,22 @@ def test_render_issues_two_line_form(registry: ProviderTypeRegistry) -> None:
     first, second = text.splitlines()
     assert first.endswith('by provider type "buildkite".')
     assert second == "    Fix: use one of: mirrored, external-owned, bidirectional."
+
+
+def test_polling_first_without_backfill_is_a_warning(
+    registry: ProviderTypeRegistry, tmp_path: Path
+) -> None:
+    examples = spec_examples_dir()
+    policy = (examples / "syncpolicy-github.yaml").read_text()
+    assert "webhookFirst: true" in policy
+    policy = policy.replace("webhookFirst: true", "webhookFirst: false").replace(
+        "  backfill:\n", "  backfill:\n    enabled: false\n"
+    )
+    (tmp_path / "policy.yaml").write_text(policy)
+    (tmp_path / "provider.yaml").write_text((examples / "provider-github.yaml").read_text())
+    issues = validate(load_paths([tmp_path]).manifests, registry, [])
+    [warning] = [i for i in issues if i.rule == "sync-mode"]
+    assert warning.severity is Severity.WARNING
+    assert warning.field == "spec.webhookFirst"
+    assert "only webhooks will sync" in warning.message
+    assert not has_errors(issues)

@@ -256,7 +256,14 @@ def test_get_returns_kubectl_style_manifests(engine: Engine) -> None:
         "generation": 1,
         "uid": str(result.uid),
     }
-    assert metadata["labels"] == {}
+    # The spec's required labels, stamped on apply (issue 9).
+    assert metadata["labels"] == {
+        "krate.a5c.ai/org": "a5c",
+        "krate.a5c.ai/provider": "github-a5c",
+        "krate.a5c.ai/interface": "issueTracking.cicd.gitForge",
+        "krate.a5c.ai/repository": "krate",
+        "krate.a5c.ai/external-owner": "a5c-ai",
+    }
     assert metadata["annotations"] == {}
     assert metadata["creationTimestamp"].endswith("Z")
 

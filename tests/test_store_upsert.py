@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Boolean, DateTime, Engine, Integer, func
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from store.db import make_engine, session_scope
@@ -23,6 +22,7 @@ from store.upsert import (
     upsert,
     upsert_many,
 )
+from tests.helpers.rows import minimal_row
 
 T0 = datetime(2026, 5, 11, 12, 0, tzinfo=UTC)
 REPO = "a5c-ai/krate"
@@ -58,16 +58,25 @@ def stored_issue(engine: Engine, number: int = 42) -> Issue:
         return session.exec(select(Issue).where(Issue.number == number)).one()
 
 
-def test_newer_wins_older_is_stale_same_is_unchanged(engine: Engine) -> None:
+def test_newer_wins_older_is_stale_same_is_unchanged_a_tie_is_marked(engine: Engine) -> None:
     with session_scope(engine) as session:
         assert upsert(session, Issue, issue(minutes=5)) is UpsertOutcome.INSERTED
         assert upsert(session, Issue, issue(minutes=10)) is UpsertOutcome.UPDATED
         assert upsert(session, Issue, issue(minutes=1, title="old")) is UpsertOutcome.STALE
+        assert upsert(session, Issue, issue(minutes=10)) is UpsertOutcome.UNCHANGED
+    assert stored_issue(engine).refresh_wanted_at is None
+    with session_scope(engine) as session:
         tie = issue(minutes=10, title="same second, other text")
-        assert upsert(session, Issue, tie) is UpsertOutcome.UNCHANGED
+        assert upsert(session, Issue, tie) is UpsertOutcome.TIED
     row = stored_issue(engine)
+    # Neither side can say which is newer: the stored row stays, marked for a fresh read.
     assert row.title == "title at 10"
     assert row.external_updated_at == T0 + timedelta(minutes=10)
+    assert row.refresh_wanted_at is not None
+    with session_scope(engine) as session:
+        assert upsert(session, Issue, issue(minutes=11)) is UpsertOutcome.UPDATED
+    # A newer version settles it: the mark goes.
+    assert stored_issue(engine).refresh_wanted_at is None
 
 
 def test_a_row_without_a_version_accepts_any_and_never_beats_a_version(engine: Engine) -> None:
@@ -150,10 +159,12 @@ def test_duplicates_in_one_page_keep_the_newest(engine: Engine) -> None:
     assert outcomes == [
         UpsertOutcome.STALE,
         UpsertOutcome.INSERTED,
-        UpsertOutcome.UNCHANGED,
+        UpsertOutcome.TIED,  # same version, other title: the kept row waits for a fresh read
         UpsertOutcome.STALE,
     ]
-    assert stored_issue(engine).title == "title at 9"
+    stored = stored_issue(engine)
+    assert stored.title == "title at 9"
+    assert stored.refresh_wanted_at is not None
 
 
 def test_issue_and_pull_request_numbers_make_one_record_each(engine: Engine) -> None:
@@ -270,22 +281,7 @@ def test_bad_rows_are_refused(engine: Engine, row: dict[str, Any], message: str)
 
 
 def _minimal_row(model: type[Projection], suffix: str) -> dict[str, Any]:
-    """Every required column of `model` filled in with a value of its type."""
-    row: dict[str, Any] = {"external_updated_at": T0}
-    for column in model.__table__.columns:  # type: ignore[attr-defined]
-        if column.nullable or column.server_default is not None or column.primary_key:
-            continue
-        if isinstance(column.type, Integer):
-            row[column.name] = 1
-        elif isinstance(column.type, DateTime):
-            row[column.name] = T0
-        elif isinstance(column.type, Boolean):
-            row[column.name] = True
-        elif isinstance(column.type, JSONB):
-            row[column.name] = {}
-        else:
-            row[column.name] = f"{column.name}-{suffix}"
-    return row
+    return minimal_row(model, suffix)
 
 
 @pytest.mark.parametrize("model", PROJECTION_TABLES, ids=lambda m: m.__name__)

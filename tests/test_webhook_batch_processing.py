@@ -94,7 +94,7 @@ class Store:
             body,
             "application/json",
             datetime.now(UTC),
-            lambda _: self.binding,
+            lambda _name, _id, _owners: self.binding,
         )
         write_batch(self.engine, [prepared.pending])
         return delivery_id

@@ -29,8 +29,9 @@ NOW = datetime(2026, 5, 11, 12, tzinfo=UTC)
 # index among that event's examples) -> the columns the payload lacks. Every other example
 # carries every column it projects.
 PARTIAL_EXAMPLES = {
-    ("issues", "pinned", 19): {"state", "labels"},
-    ("issues", "unpinned", 28): {"state", "labels"},
+    # The phase is computed from the state, so it is as unknown as the state.
+    ("issues", "pinned", 19): {"state", "phase", "labels"},
+    ("issues", "unpinned", 28): {"state", "phase", "labels"},
     ("pull_request_review_comment", "created", 0): {"line"},
 }
 SURVEYED = (
@@ -89,11 +90,12 @@ def test_a_pin_keeps_the_stored_state_and_labels_and_applies_what_it_carries(
     assert "labels" not in partial["issue"]
     store.deliver("issues", _closed_bug(partial["issue"]))
     (before,) = store.rows(Issue, number=partial["issue"]["number"])
-    assert (before["state"], before["labels"]) == ("closed", ["bug"])
+    assert (before["state"], before["phase"], before["labels"]) == ("closed", "Closed", ["bug"])
 
     store.deliver("issues", partial)
     (after,) = store.rows(Issue, number=partial["issue"]["number"])
     assert after["state"] == "closed"
+    assert after["phase"] == "Closed"  # not the placeholder state's "Open"
     assert after["labels"] == ["bug"]
     # What the payload does carry is applied: it is newer.
     assert after["title"] == partial["issue"]["title"]

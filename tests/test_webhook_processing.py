@@ -86,13 +86,14 @@ async def test_every_example_payload_is_projected_or_ignored_with_reason(
                 by_event.setdefault(row.event_type, set()).add(row.phase or "")
             events = session.exec(select(SyncEvent)).all()
     assert len(rows) == len(payloads)
-    # The projected kinds really were projected; labels are ignored by design (and so are the
-    # check examples GitHub Actions reported, see test_webhook_checks.py), and the published
-    # member examples predate `changes.permission.to`, so they say no permission.
+    # The projected kinds really were projected; `create` is ignored by design (its push
+    # projects the ref, and so are the check examples GitHub Actions reported, see
+    # test_webhook_checks.py), and the published member examples predate
+    # `changes.permission.to`, so they say no permission.
     for event in EVENTS:
         if event == "member":
             continue
-        expected = {"Ignored"} if event in ("label", "create") else None
+        expected = {"Ignored"} if event == "create" else None
         if expected:
             assert by_event[event] == expected, event
         else:
@@ -108,6 +109,7 @@ async def test_every_example_payload_is_projected_or_ignored_with_reason(
         "Repository",
         "DeployKey",
         "BranchProtection",
+        "Label",
     }
 
 

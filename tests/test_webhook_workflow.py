@@ -1,5 +1,6 @@
 """The binding workflow's delivery queue on the time-skipping server, with scripted activities:
-batches, dedupe, retries, independence from backfill pauses, continue-as-new carrying ids."""
+batches, dedupe, retries, independence from rate limits, held while paused, continue-as-new
+carrying ids."""
 
 from __future__ import annotations
 
@@ -102,7 +103,7 @@ async def _signal(handle: WorkflowHandle[BindingSyncWorkflow, None], *ids: str) 
         )
 
 
-async def test_deliveries_flow_while_backfill_is_rate_limited_and_paused(
+async def test_deliveries_flow_while_backfill_is_rate_limited(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
     scripted = ScriptedDeliveries()
@@ -115,8 +116,34 @@ async def test_deliveries_flow_while_backfill_is_rate_limited_and_paused(
         await eventually(
             lambda: _phase_is(handle, "RateLimited"), message="backfill never rate limited"
         )
-        await handle.signal(BindingSyncWorkflow.pause, PauseInput(reason="test"))
         await _signal(handle, "d1", "d2", "d1")  # a repeated signal queues the id once
+        await eventually(lambda: scripted.done == ["d1", "d2"])
+        status = await handle.query(BindingSyncWorkflow.status)
+        assert status.deliveries_processed == 2
+        assert status.pending_deliveries == 0
+        await handle.terminate()
+
+
+async def test_a_pause_holds_deliveries_until_the_resume(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    scripted = ScriptedDeliveries()
+    async with new_worker(
+        time_skipping_env.client,
+        BindingSyncWorkflow,
+        activities=[scripted.process_deliveries, empty_backfill, mirror_noop()],
+    ) as worker:
+        handle = await _start(time_skipping_env, worker.task_queue, _config())
+        await handle.signal(BindingSyncWorkflow.pause, PauseInput(reason="test"))
+        await eventually(lambda: _phase_is(handle, "Paused"))
+        await _signal(handle, "d1", "d2", "d1")
+        await time_skipping_env.sleep(timedelta(minutes=20))
+        status = await handle.query(BindingSyncWorkflow.status)
+        assert scripted.batches == []  # paused: nothing processed, the ids kept in order
+        assert status.pending_deliveries == 2
+        assert status.paused_by == ["operator"]
+
+        await handle.signal(BindingSyncWorkflow.resume)
         await eventually(lambda: scripted.done == ["d1", "d2"])
         status = await handle.query(BindingSyncWorkflow.status)
         assert status.deliveries_processed == 2

@@ -61,7 +61,7 @@ class DeliveryStore:
             json.dumps(payload).encode(),
             "application/json",
             datetime.now(UTC),
-            lambda _: self.binding,
+            lambda _name, _id, _owners: self.binding,
         )
         write_batch(self.engine, [prepared.pending])
         result = DeliveryActivities(self.engine).process_deliveries(

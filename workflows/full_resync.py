@@ -26,8 +26,8 @@ with workflow.unsafe.imports_passed_through():
         BindingSyncWorkflow,
         FullResyncSummary,
         fetch_page,
-        scopes_for,
         workflow_id,
+        workflow_scopes,
     )
     from workflows.provider_errors import rate_limit_reset
 
@@ -83,7 +83,7 @@ class FullResyncWorkflow:
     async def run(self, input: FullResyncInput) -> FullResyncResult:
         progress = self._progress
         progress.started_at = progress.started_at or workflow.now()
-        scopes = scopes_for(self._config)
+        scopes = workflow_scopes(self._config)
         while progress.scope_index < len(scopes):
             scope = scopes[progress.scope_index]
             self._current = scope.key

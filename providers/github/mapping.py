@@ -36,12 +36,12 @@ from providers.base import (
     ExternalUser,
     GitSignature,
     Interface,
-    PipelinePhase,
     ProviderProtocolError,
     PushRestrictions,
     ReviewRules,
     StatusChecks,
 )
+from providers.phases import PipelinePhase
 
 PROVIDER_TYPE = "github"
 SCHEMA_VERSION = "github-rest-2022-11-28"

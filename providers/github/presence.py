@@ -91,6 +91,7 @@ _SOURCES: dict[str, dict[str, tuple[str, ...]]] = {
         "visibility": ("visibility", "private"),
         "default_branch": ("default_branch",),
         "archived": ("archived",),
+        "disabled": ("disabled",),
         "clone_urls": ("clone_url", "ssh_url"),
     },
 }
@@ -103,6 +104,7 @@ def absent_fields(obj: ExternalObject, raw: Mapping[str, Any]) -> list[str]:
 
 
 def mark_absent(obj: T, raw: Mapping[str, Any]) -> T:
-    """`obj` with `absent_fields` set from the payload object it was mapped from."""
-    absent = absent_fields(obj, raw)
+    """`obj` with `absent_fields` set from the payload object it was mapped from, and the
+    fields computed from an absent one (a phase from a missing state) marked absent too."""
+    absent = type(obj).with_derived(absent_fields(obj, raw))
     return obj.model_copy(update={"absent_fields": absent}) if absent else obj

@@ -15,7 +15,9 @@ from providers.github.graphql_reads import GraphQLOperations
 from providers.github.issues import IssueOperations
 from providers.github.mapping import MappingContext
 from providers.github.pulls import PullRequestOperations
+from providers.github.reads import ObjectReads
 from providers.github.repos import RepositoryOperations
+from providers.reads import ObjectReader
 
 
 class GitHubProvider(
@@ -24,8 +26,10 @@ class GitHubProvider(
     ActionsOperations,
     RepositoryOperations,
     GraphQLOperations,
+    ObjectReads,
 ):
-    """The GitHub adapter: `IssueTrackingProvider`, `CicdProvider` and `GitForgeProvider`."""
+    """The GitHub adapter: `IssueTrackingProvider`, `CicdProvider`, `GitForgeProvider`, and
+    `ObjectReader` for the fresh reads that settle same-version ties."""
 
     @classmethod
     def connect(
@@ -54,6 +58,6 @@ class GitHubProvider(
 
 def _conforms(
     provider: GitHubProvider,
-) -> tuple[IssueTrackingProvider, CicdProvider, GitForgeProvider]:
+) -> tuple[IssueTrackingProvider, CicdProvider, GitForgeProvider, ObjectReader]:
     """Never called: makes mypy prove that the adapter satisfies every interface protocol."""
-    return provider, provider, provider
+    return provider, provider, provider, provider

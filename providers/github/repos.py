@@ -104,6 +104,19 @@ class RepositoryOperations(Operations):
         )
         return to_page(raw, lambda item: mapping.repository(item, self.context))
 
+    async def list_owner_repositories(
+        self, owner: str, cursor: Cursor | None = None
+    ) -> Page[ExternalRepository]:
+        """The repositories of `owner` these credentials see, for an owner-wide binding: an
+        App installation's own listing (what `installation_repositories` webhooks change),
+        else the organization's. Repositories of other accounts are left out of the page."""
+        if isinstance(self.client.auth, AppInstallationAuth):
+            page = await self.list_repositories(cursor)
+            wanted = owner.lower()
+            items = [r for r in page.items if r.owner.lower() == wanted]
+            return page.model_copy(update={"items": items})
+        return await self.list_repositories(cursor, owner=owner)
+
     async def get_repository(self, repo: RepoRef) -> ExternalRepository:
         response = await self.client.request("GET", repo_path(repo))
         raw = object_of(response, "repository")

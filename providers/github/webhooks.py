@@ -33,9 +33,10 @@ from providers.base import (
     ReviewRules,
     StatusChecks,
 )
-from providers.github import mapping
+from providers.github import mapping, repo_settings
 from providers.github.mapping import MappingContext, MappingError
 from providers.github.presence import mark_absent
+from providers.ref_policies import ref_policy_of
 
 Raw = Mapping[str, Any]
 
@@ -63,6 +64,7 @@ SUPPORTED_EVENTS = frozenset(
         "deploy_key",
         "branch_protection_rule",
         "ping",
+        "meta",
     }
 )
 ZERO_SHA = "0" * 40
@@ -113,6 +115,19 @@ def payload_repository(payload: Raw) -> str | None:
     return None
 
 
+def payload_repository_id(payload: Raw) -> str | None:
+    """GitHub's stable id of the repository a delivery is about (it survives renames and
+    transfers, unlike `full_name`), if the payload names one."""
+    repo = payload.get("repository")
+    if isinstance(repo, Mapping):
+        ident = repo.get("id")
+        if isinstance(ident, int) and not isinstance(ident, bool):
+            return str(ident)
+        if isinstance(ident, str) and ident.isdigit():
+            return ident
+    return None
+
+
 def _obj(raw: Raw, key: str) -> Raw:
     value = raw.get(key)
     return value if isinstance(value, Mapping) else {}
@@ -146,12 +161,18 @@ def normalize(
     subclass of the provider protocol error) when the payload cannot identify its object."""
     repo = payload_repository(payload)
     handler = _HANDLERS.get(event)
+    if event == "installation_repositories":
+        # issue 9: read by the owner-wide binding's workflow (providers/github/membership.py).
+        return NormalizedDelivery(
+            ignored_reason="installation_repositories: nothing to project; an owner-wide "
+            "binding starts or stops the repositories' workflows"
+        )
     if handler is None:
         return NormalizedDelivery(
             repository=repo, ignored_reason=f"GitHub event {event!r} is not synced"
         )
-    if event == "ping":
-        return NormalizedDelivery(repository=repo, ignored_reason="ping: the hook was set up")
+    if event == "ping" and repo is None:
+        return NormalizedDelivery(ignored_reason="ping: the hook was set up")
     if repo is None:
         return NormalizedDelivery(
             ignored_reason=f"{event} delivery names no repository; only repository events sync"
@@ -264,23 +285,63 @@ def _comment_deletion(comment: ExternalObject, received_at: datetime) -> Deletio
 def _label(
     action: str | None, payload: Raw, ctx: MappingContext, repo: str, received_at: datetime
 ) -> NormalizedDelivery:
-    label = _obj(payload, "label")
-    return NormalizedDelivery(
-        events=[
-            SyncEventDraft(
-                interface="issueTracking",
-                resource_kind="Label",
-                native_id=str(label.get("id") or label.get("name") or "?"),
-                node_id=label.get("node_id") if isinstance(label.get("node_id"), str) else None,
-                action=action,
-                event_time=received_at,
-                normalized={"repository": repo, "name": label.get("name")},
-                projected=False,
-            )
-        ],
-        ignored_reason="repository labels are not projected; issue and pull request events "
-        "carry the labels applied to each",
+    """A repository label created, edited (renamed keeps its id) or deleted. Issue and pull
+    request events carry the labels applied to each; this keeps the repository's own list."""
+    label = repo_settings.label(_obj(payload, "label"), ctx, repository=repo)
+    event = _event_for(
+        label, "Label", action, received_at, repository=repo, name=label.name, color=label.color
     )
+    if action == "deleted":
+        return NormalizedDelivery(
+            events=[event],
+            deletions=[
+                Deletion(
+                    resource_kind="Label",
+                    identity={"repository": repo, "native_id": label.external.native_id},
+                )
+            ],
+        )
+    return NormalizedDelivery(events=[event], objects=[label])
+
+
+def _hook(
+    action: str | None, payload: Raw, ctx: MappingContext, repo: str, received_at: datetime
+) -> NormalizedDelivery:
+    """`ping` (a hook was created or pinged) and `meta` (a hook was deleted): both carry the
+    hook. Only the repository's own hooks are projected; an organisation's or app's hook is
+    recorded and left alone."""
+    raw = _obj(payload, "hook")
+    if not raw and isinstance(payload.get("hook_id"), int):
+        raw = {"id": payload["hook_id"]}
+    if not raw:
+        return NormalizedDelivery(ignored_reason="the delivery carries no hook")
+    if not repo_settings.is_repository_hook(raw):
+        return NormalizedDelivery(
+            ignored_reason=f"a {raw.get('type')} hook: only repository hooks are projected"
+        )
+    hook = repo_settings.webhook_subscription(raw, ctx, repository=repo)
+    deleted = action == "deleted"
+    event = _event_for(
+        hook,
+        "WebhookSubscription",
+        action or "ping",
+        received_at,
+        repository=repo,
+        active=None if deleted else hook.active,
+        events=None if deleted else hook.events,
+    )
+    if deleted:
+        return NormalizedDelivery(
+            events=[event],
+            deletions=[
+                Deletion(
+                    resource_kind="WebhookSubscription",
+                    identity={"repository": repo, "native_id": hook.external.native_id},
+                    version=hook.external.updated_at,
+                )
+            ],
+        )
+    return NormalizedDelivery(events=[event], objects=[hook])
 
 
 def _pull_request(
@@ -824,16 +885,15 @@ def _branch_protection_rule(
         protection, "BranchProtection", action, received_at, repository=repo, pattern=pattern
     )
     if action == "deleted":
+        identity = {"repository": repo, "pattern": pattern}
         return NormalizedDelivery(
             events=[event],
             deletions=[
-                Deletion(
-                    resource_kind="BranchProtection",
-                    identity={"repository": repo, "pattern": pattern},
-                )
+                Deletion(resource_kind=kind, identity=identity)
+                for kind in ("BranchProtection", "RefPolicy")
             ],
         )
-    return NormalizedDelivery(events=[event], objects=[protection])
+    return NormalizedDelivery(events=[event], objects=[protection, ref_policy_of(protection)])
 
 
 _HANDLERS = {
@@ -857,7 +917,8 @@ _HANDLERS = {
     "team": _team_repository,
     "deploy_key": _deploy_key,
     "branch_protection_rule": _branch_protection_rule,
-    "ping": _label,  # never called: ping is answered before dispatch
+    "ping": _hook,
+    "meta": _hook,
 }
 
 

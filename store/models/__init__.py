@@ -14,6 +14,7 @@ from store.models.aggregated import (
 from store.models.audit import AuditEntry
 from store.models.base import StoreModel, metadata
 from store.models.config import ConfigResource
+from store.models.owner_repositories import OwnerRepository
 from store.models.projections import (
     PROJECTION_TABLES,
     BranchProtection,
@@ -23,13 +24,17 @@ from store.models.projections import (
     GitRef,
     Issue,
     Job,
+    Label,
     Pipeline,
     Projection,
     PullRequest,
+    RefPolicy,
     Repository,
     RepositoryPermission,
     Review,
+    WebhookSubscription,
 )
+from store.models.renames import RepositoryFormerName
 
 __all__ = [
     "AGGREGATED_TABLES",
@@ -44,11 +49,15 @@ __all__ = [
     "GitRef",
     "Issue",
     "Job",
+    "Label",
     "ObjectLink",
+    "OwnerRepository",
     "Pipeline",
     "Projection",
     "PullRequest",
+    "RefPolicy",
     "Repository",
+    "RepositoryFormerName",
     "RepositoryPermission",
     "Review",
     "StoreModel",
@@ -57,6 +66,7 @@ __all__ = [
     "SyncState",
     "WebhookDelivery",
     "WebhookPayload",
+    "WebhookSubscription",
     "WriteIntent",
     "metadata",
 ]

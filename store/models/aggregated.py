@@ -164,8 +164,10 @@ class SyncEvent(AggregatedObject, table=True):
 class SyncState(AggregatedObject, table=True):
     """Mirror of a workflow's cursor and high-watermark for one scope.
 
-    The scope is interface x resource kind x (repository or project): `scope` holds its keys,
-    for example {"repository": "a5c-ai/krate"}; NULL means the whole binding.
+    The scope is interface x resource kind x (repository or project): `scope` holds the
+    repository's provider path or the project key ("a5c-ai/krate", "PROJ"), as the resource
+    model's `spec.scope` has it (a JSON string; rows written before issue 9 hold
+    {"repository": ...} until their next mirror); NULL means the whole binding.
     """
 
     __tablename__ = "sync_states"
@@ -197,13 +199,13 @@ class SyncState(AggregatedObject, table=True):
         "cursor": "cursor",
         "etag": "etag",
         "highWatermark": "high_watermark",
-        "lastSyncedAt": "last_synced_at",
+        "lastBackfillAt": "last_synced_at",
         "lastFullResyncAt": "last_full_resync_at",
     }
 
     interface: str
     resource_kind: str
-    scope: dict[str, Any] | None = jsonb_optional()
+    scope: str | dict[str, Any] | None = jsonb_optional()
     phase: str | None = None
     cursor: str | None = None
     etag: str | None = None

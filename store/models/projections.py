@@ -70,6 +70,11 @@ class Projection(StoreModel):
     recorded_at: datetime | None = timestamp_now()
 
 
+def flag(default: bool) -> Any:
+    """A NOT NULL boolean column with a server default."""
+    return Field(default=default, sa_column_kwargs={"server_default": text(str(default).lower())})
+
+
 def identity_constraint(table: str, *columns: str) -> UniqueConstraint:
     """The unique key that makes one row per provider object (the upsert's conflict target)."""
     return UniqueConstraint(*columns, name=f"uq_{table}_identity")
@@ -110,6 +115,9 @@ class Repository(Projection, table=True):
     visibility: str | None = None
     default_branch: str | None = None
     archived: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    disabled: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    # Krate's phase beside the native flags: Active, Archived or Disabled.
+    phase: str | None = None
     clone_urls: dict[str, str] = jsonb_object()
 
 
@@ -127,9 +135,13 @@ class Issue(Projection, table=True):
     repository: str
     number: int = Field(sa_type=BigInteger)
     title: str
+    # The body as rich text: markdown, source format, source digest, render warnings.
     body: str | None = None
     body_format: str | None = None
+    body_source_digest: str | None = None
+    body_render_warnings: list[str] = jsonb_array()
     state: str
+    phase: str | None = None  # Krate's phase beside the native state: Open or Closed
     labels: list[str] = jsonb_array()
     assignees: list[str] = jsonb_array()
     milestone: str | None = None
@@ -152,7 +164,10 @@ class PullRequest(Projection, table=True):
     title: str
     body: str | None = None
     body_format: str | None = None
+    body_source_digest: str | None = None
+    body_render_warnings: list[str] = jsonb_array()
     state: str
+    phase: str | None = None  # Open, Draft, Merged or Closed
     head: str | None = None
     base: str | None = None
     head_sha: str | None = None
@@ -181,6 +196,9 @@ class Review(Projection, table=True):
     state: str
     author: str | None = None
     body: str | None = None
+    body_format: str | None = None
+    body_source_digest: str | None = None
+    body_render_warnings: list[str] = jsonb_array()
     commit_sha: str | None = None
     submitted_at: datetime | None = timestamp()
 
@@ -214,6 +232,8 @@ class Comment(Projection, table=True):
     parent_number: int | None = Field(default=None, sa_type=BigInteger)
     body: str | None = None
     body_format: str | None = None
+    body_source_digest: str | None = None
+    body_render_warnings: list[str] = jsonb_array()
     author: str | None = None
     path: str | None = None
     line: int | None = None
@@ -236,6 +256,8 @@ class Pipeline(Projection, table=True):
     ref: str | None = None
     status: str | None = None
     conclusion: str | None = None
+    # Pending, Running, Succeeded, Failed, Cancelled or Skipped (from status and conclusion).
+    phase: str | None = None
     run_number: int | None = Field(default=None, sa_type=BigInteger)
     started_at: datetime | None = timestamp()
     completed_at: datetime | None = timestamp()
@@ -256,6 +278,7 @@ class Job(Projection, table=True):
     name: str
     status: str | None = None
     conclusion: str | None = None
+    phase: str | None = None
     started_at: datetime | None = timestamp()
     completed_at: datetime | None = timestamp()
 
@@ -337,6 +360,76 @@ class BranchProtection(Projection, table=True):
     settings: dict[str, Any] = jsonb_object()
 
 
+class RefPolicy(Projection, table=True):
+    """What a branch protection asks of the refs its pattern matches, in Krate's terms (the
+    fields forges share); derived from the BranchProtection row of the same pattern."""
+
+    __tablename__ = "ref_policies"
+    identity: ClassVar[tuple[str, ...]] = ("org", "provider_ref", "repository", "pattern")
+    __table_args__ = (
+        identity_constraint("ref_policies", *identity),
+        *scan_indexes("ref_policies"),
+    )
+
+    repository: str
+    pattern: str
+    ref_kind: str = "branch"
+    required_approvals: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    require_code_owner_review: bool = flag(False)
+    dismiss_stale_reviews: bool = flag(False)
+    require_last_push_approval: bool = flag(False)
+    required_checks: list[str] = jsonb_array()
+    require_up_to_date: bool = flag(False)
+    enforce_admins: bool = flag(False)
+    allow_force_push: bool = flag(False)
+    allow_deletion: bool = flag(False)
+    require_linear_history: bool = flag(False)
+    require_conversation_resolution: bool = flag(False)
+    # Who may push (logins, team:slug, app:slug); NULL when anyone with write access may.
+    push_allowed: list[str] | None = jsonb_optional()
+
+
+class Label(Projection, table=True):
+    """A repository's label. By native id: a renamed label is the same label."""
+
+    __tablename__ = "labels"
+    identity: ClassVar[tuple[str, ...]] = ("org", "provider_ref", "repository", "native_id")
+    __table_args__ = (
+        identity_constraint("labels", *identity),
+        Index(None, "org", "provider_ref", "repository", "name"),
+        *scan_indexes("labels"),
+    )
+
+    native_id: str
+    repository: str
+    name: str
+    color: str | None = None
+    description: str | None = None
+    is_default: bool = flag(False)
+
+
+class WebhookSubscription(Projection, table=True):
+    """A webhook the provider delivers from a repository (the secret is never stored)."""
+
+    __tablename__ = "webhook_subscriptions"
+    identity: ClassVar[tuple[str, ...]] = ("org", "provider_ref", "repository", "native_id")
+    __table_args__ = (
+        identity_constraint("webhook_subscriptions", *identity),
+        *scan_indexes("webhook_subscriptions"),
+    )
+
+    native_id: str
+    repository: str
+    name: str | None = None
+    active: bool = flag(True)
+    events: list[str] = jsonb_array()
+    target_url: str | None = None
+    content_type: str | None = None
+    insecure_ssl: bool = flag(False)
+    secret_set: bool = flag(False)
+    created_at: datetime | None = timestamp()
+
+
 PROJECTION_TABLES: tuple[type[Projection], ...] = (
     Repository,
     Issue,
@@ -350,4 +443,7 @@ PROJECTION_TABLES: tuple[type[Projection], ...] = (
     DeployKey,
     RepositoryPermission,
     BranchProtection,
+    RefPolicy,
+    Label,
+    WebhookSubscription,
 )

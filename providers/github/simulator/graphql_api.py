@@ -358,7 +358,12 @@ class Root:
         self._ctx, self._analysis, self._budget = ctx, analysis, budget
 
     def repository(self, info: Any, owner: str, name: str, followRenames: bool = True) -> Any:
-        repo = self._ctx.state.repos.get(f"{owner}/{name}".lower())
+        state = self._ctx.state
+        repo = state.repos.get(f"{owner}/{name}".lower())
+        if repo is None and followRenames:
+            # GitHub resolves a renamed or transferred repository's former name by default.
+            moved = state.moved.get(f"{owner}/{name}".lower())
+            repo = state.repos_by_id.get(moved) if moved is not None else None
         if repo is None or not self._ctx.visible(repo):
             raise not_found(f"Could not resolve to a Repository with the name '{owner}/{name}'.")
         return RepositoryNode(self._ctx, repo)

@@ -52,6 +52,7 @@ ID_START = {
     "installation": 40_000_000,
     "key": 100_000_000,
     "workflow": 60_000_000,
+    "hook": 400_000_000,
 }
 
 

@@ -29,6 +29,23 @@ class Label:
 
 
 @dataclass
+class Hook:
+    """A repository webhook as GET /repos/{o}/{r}/hooks lists it (`config` holds url,
+    content_type, insecure_ssl and the secret, which answers mask)."""
+
+    id: int
+    events: list[str]
+    config: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    active: bool = True
+    name: str = "web"
+    last_response: dict[str, Any] = field(
+        default_factory=lambda: {"code": None, "status": "unused", "message": None}
+    )
+
+
+@dataclass
 class Milestone:
     id: int
     number: int

@@ -97,6 +97,16 @@ async def list_jobs(ctx: Ctx) -> Result:
     return ctx.paginate(run.jobs, lambda j: ser.job(j, run, repo, ctx.base), wrap)
 
 
+async def get_job(ctx: Ctx) -> Result:
+    repo = ctx.repo()
+    job_id = ctx.int_param("job_id")
+    for run in repo.runs.values():
+        for job in run.jobs:
+            if job.id == job_id:
+                return Result(200, ser.job(job, run, repo, ctx.base))
+    raise not_found()
+
+
 async def rerun(ctx: Ctx) -> Result:
     repo = ctx.repo()
     run = _run(ctx, repo)
@@ -123,4 +133,5 @@ ROUTES: list[Route] = [
     Route("GET", f"{P}/{{run_id:int}}/jobs", list_jobs),
     Route("POST", f"{P}/{{run_id:int}}/rerun", rerun),
     Route("POST", f"{P}/{{run_id:int}}/cancel", cancel),
+    Route("GET", "/repos/{owner}/{repo}/actions/jobs/{job_id:int}", get_job),
 ]

@@ -119,6 +119,24 @@ async def list_reviews(ctx: Ctx) -> Result:
     return ctx.paginate(items, lambda r: ser.review(r, repo, ctx.base))
 
 
+async def get_review(ctx: Ctx) -> Result:
+    repo = ctx.repo()
+    issue = _pull(ctx, repo)
+    review_id = ctx.int_param("review_id")
+    for review in repo.reviews_by_pull.get(issue.number, []):
+        if review.id == review_id:
+            return Result(200, ser.review(review, repo, ctx.base))
+    raise not_found()
+
+
+async def get_review_comment(ctx: Ctx) -> Result:
+    repo = ctx.repo()
+    comment = repo.review_comments.get(ctx.int_param("comment_id"))
+    if comment is None:
+        raise not_found()
+    return Result(200, ser.review_comment(comment, repo, ctx.base))
+
+
 def _sorted_review_comments(
     ctx: Ctx, items: list[ReviewComment], default_sort: str | None
 ) -> list[ReviewComment]:
@@ -154,9 +172,11 @@ ROUTES: list[Route] = [
     Route("GET", f"{P}/pulls", list_pulls),
     Route("POST", f"{P}/pulls", create_pull),
     Route("GET", f"{P}/pulls/comments", list_repo_review_comments),
+    Route("GET", f"{P}/pulls/comments/{{comment_id:int}}", get_review_comment),
     Route("GET", f"{P}/pulls/{{number:int}}", get_pull),
     Route("PATCH", f"{P}/pulls/{{number:int}}", update_pull),
     Route("PUT", f"{P}/pulls/{{number:int}}/merge", merge_pull),
     Route("GET", f"{P}/pulls/{{number:int}}/reviews", list_reviews),
+    Route("GET", f"{P}/pulls/{{number:int}}/reviews/{{review_id:int}}", get_review),
     Route("GET", f"{P}/pulls/{{number:int}}/comments", list_pull_review_comments),
 ]

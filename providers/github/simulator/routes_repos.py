@@ -247,6 +247,41 @@ async def delete_key(ctx: Ctx) -> Result:
     return Result(204, None)
 
 
+async def list_hooks(ctx: Ctx) -> Result:
+    repo = ctx.repo()
+    items = sorted(repo.hooks.values(), key=lambda h: h.id)
+    return ctx.paginate(items, lambda h: ser.hook(h, repo, ctx.base))
+
+
+async def get_hook(ctx: Ctx) -> Result:
+    repo = ctx.repo()
+    found = repo.hooks.get(ctx.int_param("hook_id"))
+    if found is None:
+        raise not_found()
+    return Result(200, ser.hook(found, repo, ctx.base))
+
+
+async def create_hook(ctx: Ctx) -> Result:
+    repo = ctx.repo()
+    body = await ctx.json()
+    config = body.get("config")
+    events = [str(e) for e in body.get("events") or []]
+    hook = ctx.state.add_hook(
+        repo,
+        dict(config) if isinstance(config, dict) else {},
+        events,
+        bool(body.get("active", True)),
+    )
+    data = ser.hook(hook, repo, ctx.base)
+    return Result(201, data, {"location": data["url"]})
+
+
+async def delete_hook(ctx: Ctx) -> Result:
+    repo = ctx.repo()
+    ctx.state.delete_hook(repo, ctx.int_param("hook_id"))
+    return Result(204, None)
+
+
 async def list_collaborators(ctx: Ctx) -> Result:
     repo = ctx.repo()
     permission = ctx.query("permission")
@@ -320,6 +355,10 @@ ROUTES: list[Route] = [
     Route("POST", f"{P}/keys", create_key),
     Route("GET", f"{P}/keys/{{key_id:int}}", get_key),
     Route("DELETE", f"{P}/keys/{{key_id:int}}", delete_key),
+    Route("GET", f"{P}/hooks", list_hooks),
+    Route("POST", f"{P}/hooks", create_hook),
+    Route("GET", f"{P}/hooks/{{hook_id:int}}", get_hook),
+    Route("DELETE", f"{P}/hooks/{{hook_id:int}}", delete_hook),
     Route("GET", f"{P}/collaborators", list_collaborators),
     Route("GET", f"{P}/teams", list_teams),
 ]

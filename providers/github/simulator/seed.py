@@ -13,6 +13,7 @@ from providers.github.simulator.models import (
     Branch,
     Collaborator,
     DeployKey,
+    Hook,
     Issue,
     IssueComment,
     Job,
@@ -189,6 +190,22 @@ def _seed_repo(
             created_at=_between(rng, repo.created_at, until),
             added_by=members[0].login,
         )
+
+    # One hook per repository, from its own id sequence and no random draws, so the rest of
+    # the seeded world is the same with or without it.
+    hook_id = state.ids.next("hook")
+    repo.hooks[hook_id] = Hook(
+        id=hook_id,
+        events=["push", "pull_request", "issues"],
+        config={
+            "url": "https://ci.example.com/hooks/github",
+            "content_type": "json",
+            "insecure_ssl": "0",
+            "secret": "seeded-secret",
+        },
+        created_at=repo.created_at,
+        updated_at=repo.created_at,
+    )
 
     _seed_issues(state, repo, cfg, rng, members, start, until)
     _seed_runs(state, repo, cfg, rng, members, bot, start, until)

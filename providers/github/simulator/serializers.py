@@ -20,6 +20,7 @@ from providers.github.simulator.models import (
     Collaborator,
     Commit,
     DeployKey,
+    Hook,
     Issue,
     IssueComment,
     Job,
@@ -729,6 +730,29 @@ def deploy_key(k: DeployKey, repo: Repo, base: str) -> Json:
         "added_by": k.added_by,
         "last_used": iso(k.last_used),
         "enabled": True,
+    }
+
+
+def hook(h: Hook, repo: Repo, base: str) -> Json:
+    """A repository hook; the secret is masked as GitHub masks it."""
+    api = f"{base}/repos/{repo.full_name}/hooks/{h.id}"
+    config = {k: v for k, v in h.config.items() if k != "secret"}
+    if h.config.get("secret"):
+        config["secret"] = "********"
+    return {
+        "type": "Repository",
+        "id": h.id,
+        "name": h.name,
+        "active": h.active,
+        "events": list(h.events),
+        "config": config,
+        "updated_at": iso(h.updated_at),
+        "created_at": iso(h.created_at),
+        "url": api,
+        "test_url": f"{api}/test",
+        "ping_url": f"{api}/pings",
+        "deliveries_url": f"{api}/deliveries",
+        "last_response": dict(h.last_response),
     }
 
 

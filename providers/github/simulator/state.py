@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 from providers.github.simulator.clock import Clock, system_clock
@@ -21,6 +21,7 @@ from providers.github.simulator.models import (
     Collaborator,
     Commit,
     DeployKey,
+    Hook,
     Installation,
     Issue,
     IssueComment,
@@ -82,6 +83,7 @@ class Repo:
     labels: dict[str, Label] = field(default_factory=dict)  # by lower-cased name
     milestones: dict[int, Milestone] = field(default_factory=dict)
     keys: dict[int, DeployKey] = field(default_factory=dict)
+    hooks: dict[int, Hook] = field(default_factory=dict)
     collaborators: dict[str, Collaborator] = field(default_factory=dict)
     teams: dict[str, Team] = field(default_factory=dict)  # by slug
     generation: int = 0
@@ -281,10 +283,10 @@ class SimState:
     # -- mutation helpers -----------------------------------------------------------------
 
     def now_after(self, previous: datetime) -> datetime:
-        # Strictly later than the last change, so a `since` poll at the previous updated_at
-        # always sees the change even when two changes land in the same second.
-        now = self.clock()
-        return now if now > previous else previous + timedelta(seconds=1)
+        # GitHub's timestamps have one-second resolution: two changes in one second share
+        # their updated_at, and so do they here (never earlier than the last change, in case
+        # the clock a test drives goes back).
+        return max(self.clock(), previous)
 
     def rename_repo(self, repo: Repo, name: str, sender: User) -> Repo:
         """Rename `repo` as GitHub does: the old name redirects (`moved`) and a
@@ -715,6 +717,33 @@ class SimState:
         repo.keys[deploy_key.id] = deploy_key
         repo.touch()
         return deploy_key
+
+    def add_hook(
+        self, repo: Repo, config: dict[str, Any], events: list[str], active: bool = True
+    ) -> Hook:
+        if not isinstance(config.get("url"), str) or not config["url"]:
+            raise Invalid(
+                "Validation Failed",
+                [{"resource": "Hook", "code": "custom", "message": "Config must include url."}],
+            )
+        now = self.clock()
+        hook = Hook(
+            id=self.ids.next("hook"),
+            # GitHub's defaults: form bodies, TLS verified.
+            config={"content_type": "form", "insecure_ssl": "0", **config},
+            events=events or ["push"],
+            active=active,
+            created_at=now,
+            updated_at=now,
+        )
+        repo.hooks[hook.id] = hook
+        repo.touch()
+        return hook
+
+    def delete_hook(self, repo: Repo, hook_id: int) -> None:
+        if repo.hooks.pop(hook_id, None) is None:
+            raise NotFound(f"hook {hook_id}")
+        repo.touch()
 
     def delete_key(self, repo: Repo, key_id: int) -> None:
         if repo.keys.pop(key_id, None) is None:
