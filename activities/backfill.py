@@ -718,7 +718,7 @@ def _handler(kind: str) -> Callable[[Ctx], Awaitable[Step]]:
     return handler
 
 
-def _budget(budget: ProviderBudget) -> RateLimitBudget | None:
+def budget_of(budget: ProviderBudget) -> RateLimitBudget | None:
     if budget.limit is None and budget.remaining is None:
         return None
     return RateLimitBudget(
@@ -729,7 +729,7 @@ def _budget(budget: ProviderBudget) -> RateLimitBudget | None:
     )
 
 
-def _owner(binding: BindingRef) -> projection.Owner:
+def owner_of(binding: BindingRef) -> projection.Owner:
     return projection.Owner(
         org=binding.org, provider_ref=binding.provider, binding_ref=binding.binding
     )
@@ -791,7 +791,7 @@ class BackfillActivities:
             state = (
                 PassState() if starting else PassState.model_validate_json(cursor.next_page or "{}")
             )
-            owner = _owner(input.binding)
+            owner = owner_of(input.binding)
             # issue 9 (renames): the repository's current name, not necessarily the scope's.
             repo = await self._read_store(lambda s: resolve_scope(s, input.binding, cursor))
             ctx = Ctx(
@@ -836,7 +836,7 @@ class BackfillActivities:
             tied=counts[UpsertOutcome.TIED],
             not_modified=step.not_modified,
             done=cursor.next_page is None,
-            budget=_budget(provider.client.tightest_rate_limit()),
+            budget=budget_of(provider.client.tightest_rate_limit()),
             requests=step.requests,
             seen_since=cursor.pass_started_at,
         )

@@ -48,7 +48,7 @@ from resources.phases import DeliveryPhase, SyncEventPhase
 from store.aggregated import column_values
 from store.conflicts import merge_incoming  # issue 5 (conflicts)
 from store.db import session_scope
-from store.event_phases import settle_verifying_events
+from store.event_phases import supersede_replaced
 from store.links import link_objects  # issue 9 (object links)
 from store.manifests import parse_manifest
 from store.models.aggregated import SyncEvent, WebhookDelivery, WebhookPayload
@@ -236,9 +236,6 @@ class DeliveryActivities:
             .with_for_update()
         )
         found = {row.delivery_id: row for row in session.exec(statement)}
-        # Counted even when every delivery was finished already: a retried batch still reports
-        # the ties an earlier attempt left for the binding's refresh round.
-        result.refresh_wanted = _marks_of(session, input)
         rows: list[WebhookDelivery] = []
         for delivery_id in ids:
             row = found.get(delivery_id)
@@ -247,6 +244,9 @@ class DeliveryActivities:
             else:
                 rows.append(row)
         if not rows:
+            # Counted even when every delivery was finished already: a retried batch still
+            # reports the ties an earlier attempt left for the binding's refresh round.
+            result.refresh_wanted = _marks_of(session, input)
             return
         bodies: dict[str, bytes] = {}
         if input.provider_type == "github":
@@ -482,19 +482,7 @@ def _supersede_verifying(session: Session, plans: list[_Plan]) -> None:
     for plan in plans:
         for key, outcome in plan.outcomes.items():
             last[(plan.row.org, plan.row.provider_ref, *key)] = outcome
-    replaced: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for (org, provider_ref, kind, native_id), outcome in last.items():
-        if outcome == UpsertOutcome.UPDATED:
-            replaced.setdefault((org, provider_ref), []).append((kind, native_id))
-    for (org, provider_ref), objects in replaced.items():
-        settle_verifying_events(
-            session,
-            org=org,
-            provider_ref=provider_ref,
-            objects=objects,
-            phase=SyncEventPhase.SUPERSEDED,
-            note={"reason": "a newer version arrived before the fresh read"},
-        )
+    supersede_replaced(session, last.items())
 
 
 _SYNC_EVENTS: Table = SyncEvent.__table__  # type: ignore[attr-defined]

@@ -21,7 +21,7 @@ from sqlmodel import Session
 from temporalio import activity
 
 from activities import projection
-from activities.backfill import _budget, _owner, to_application_error
+from activities.backfill import budget_of, owner_of, to_application_error
 from activities.heartbeat import heartbeating
 from activities.provider_factory import ProviderFactory
 from activities.refresh_models import (
@@ -135,7 +135,7 @@ class RefreshActivities:
 
     @activity.defn(name=REFRESH_OBJECTS_ACTIVITY)
     async def refresh_objects(self, input: RefreshObjectsInput) -> RefreshObjectsResult:
-        owner = _owner(input.binding)
+        owner = owner_of(input.binding)
         result = RefreshObjectsResult()
         try:
             provider = self._providers.github(input.binding)
@@ -167,7 +167,7 @@ class RefreshActivities:
                 else:
                     result.refreshed += 1
         result.remaining = await asyncio.to_thread(self._in_session, self._count, owner, models)
-        result.budget = _budget(provider.client.tightest_rate_limit())
+        result.budget = budget_of(provider.client.tightest_rate_limit())
         return result
 
     @staticmethod

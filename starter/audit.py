@@ -127,7 +127,7 @@ def parse_query(
 def _names(session: Session, ref: ObjectRef, org: str | None) -> tuple[str, ...]:
     """Every name `ref` may be recorded under: itself, the object name of a delivery with that
     provider id, the local name of an issue or pull request numbered so."""
-    from store.conflicts import _local_name  # the names local edits are audited under
+    from store.conflicts import local_edit_name  # the names local edits are audited under
 
     names = {ref.ref}
     if ref.kind in (None, DELIVERY_KIND):
@@ -146,7 +146,7 @@ def _names(session: Session, ref: ObjectRef, org: str | None) -> tuple[str, ...]
             )
             if org is not None:
                 rows = rows.where(col(model.org) == org)
-            names.update(_local_name(model, row) for row in session.exec(rows))
+            names.update(local_edit_name(model, row) for row in session.exec(rows))
     return tuple(sorted(names))
 
 

@@ -246,7 +246,7 @@ def record_local_edit(
         actor=actor,
         action="local-edit",
         subject_kind=KIND_OF[model],
-        subject_name=_local_name(model, row),
+        subject_name=local_edit_name(model, row),
         subject_namespace=_namespace(row.org),
         org=row.org,
         provider_ref=row.provider_ref,
@@ -298,7 +298,7 @@ def settle_written(
             actor=actor,
             action="local-changes-written",
             subject_kind=KIND_OF[model],
-            subject_name=_local_name(model, row),
+            subject_name=local_edit_name(model, row),
             subject_namespace=_namespace(row.org),
             org=row.org,
             provider_ref=row.provider_ref,
@@ -364,7 +364,7 @@ def _identity_of(model: type[Projection], row: Projection) -> dict[str, Any]:
     return {c: getattr(row, c) for c in model.identity}
 
 
-def _local_name(model: type[Projection], row: Projection) -> str:
+def local_edit_name(model: type[Projection], row: Projection) -> str:
     """The Krate object's name: provider, repository and number (or native id)."""
     ident = _identity_of(model, row)
     tail = [str(v) for k, v in ident.items() if k not in ("org",)]

@@ -74,11 +74,25 @@ def supersede_verifying(
     kind = KIND_OF_TABLE.get(model)
     if kind is None:
         return 0
+    return supersede_replaced(
+        session,
+        (
+            ((str(row["org"]), str(row["provider_ref"]), kind, str(row["native_id"])), outcome)
+            for row, outcome in zip(rows, outcomes, strict=True)
+            if row.get("native_id") is not None
+        ),
+    )
+
+
+def supersede_replaced(
+    session: Session, outcomes: Iterable[tuple[tuple[str, str, str, str], UpsertOutcome]]
+) -> int:
+    """Supersede the Verifying events of every object ((org, provider, kind, native id)) whose
+    outcome is `updated`: one statement per org and provider."""
     replaced: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for row, outcome in zip(rows, outcomes, strict=True):
-        if outcome == UpsertOutcome.UPDATED and row.get("native_id") is not None:
-            key = (str(row["org"]), str(row["provider_ref"]))
-            replaced.setdefault(key, []).append((kind, str(row["native_id"])))
+    for (org, provider_ref, kind, native_id), outcome in outcomes:
+        if outcome == UpsertOutcome.UPDATED:
+            replaced.setdefault((org, provider_ref), []).append((kind, native_id))
     return sum(
         settle_verifying_events(
             session,

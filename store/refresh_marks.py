@@ -8,9 +8,10 @@ enough to ask after every delivery batch.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, func, select
+from sqlalchemy import ColumnElement, Select, Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from store.models.projections import Projection
@@ -69,17 +70,32 @@ def count_marked(
     binding_ref: str | None,
 ) -> int:
     """How many of the binding's rows wait for a fresh read: one statement, a sum of one count
-    per table (asked after every delivery batch, so one round trip matters)."""
-    counts: list[ColumnElement[Any]] = [
-        select(func.count())
-        .select_from(table)
-        .where(*_of_binding(table, org, provider_ref, binding_ref))
-        .scalar_subquery()
-        for table in (_table(model) for model in models)
-    ]
-    if not counts:
+    per table (asked after every delivery batch, so one round trip and one cached statement
+    matter)."""
+    statement = _count_statement(tuple(models))
+    if statement is None:
         return 0
+    params = {"org": org, "provider_ref": provider_ref, "binding_ref": binding_ref}
+    return int(session.execute(statement, params).scalar_one())
+
+
+@lru_cache(maxsize=8)
+def _count_statement(models: tuple[type[Projection], ...]) -> Select[Any] | None:
+    """The sum of the marked-row counts of `models`, built once: the same object each call
+    lets SQLAlchemy reuse its compiled form."""
+    counts: list[ColumnElement[Any]] = []
+    for model in models:
+        table = _table(model)
+        where = [
+            table.c.org == bindparam("org"),
+            table.c.provider_ref == bindparam("provider_ref"),
+            table.c.binding_ref == bindparam("binding_ref"),
+            table.c[REFRESH].is_not(None),
+        ]
+        counts.append(select(func.count()).select_from(table).where(*where).scalar_subquery())
+    if not counts:
+        return None
     total: ColumnElement[Any] = counts[0]
     for count in counts[1:]:
         total = total + count
-    return int(session.execute(select(total)).scalar_one())
+    return select(total)

@@ -70,6 +70,21 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         await env.shutdown()
 
 
+@pytest.fixture
+async def private_time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of the test's own. Time skipping is global to a server: a
+    workflow another test left with work outstanding (or thousands of open workflows) holds the
+    clock, and a long `sleep` on the shared server then times out."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=str(binaries.temporal_test_server()),
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
 async def _start_dev_server(attempts: int = 3) -> WorkflowEnvironment:
     """The dev server; started again when it misses the SDK's 5 s start window (a loaded
     machine or a stalled disk), since one miss would fail every test that needs it."""

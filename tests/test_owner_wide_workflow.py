@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from temporalio import activity, workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.backfill_models import BackfillPageInput, BackfillPageResult, BindingRef
@@ -37,7 +35,6 @@ from activities.owner_repositories_models import (
     RepositorySyncedResult,
     RepositoryTarget,
 )
-from starter import binaries
 from tests.helpers.temporal import new_worker
 from tests.helpers.workflow_fakes import MirrorRecorder
 from workflows.binding_sync import (
@@ -169,20 +166,6 @@ class StandInRepositoryWorkflow:
     @workflow.query
     def paused(self) -> str | None:
         return self.config.manifest_paused_reason if self.config else None
-
-
-@pytest.fixture
-async def private_time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A test server of its own: thousands of open workflows would slow every later test of
-    the session's shared one."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
-        test_server_existing_path=str(binaries.temporal_test_server()),
-    )
-    try:
-        yield env
-    finally:
-        await env.shutdown()
 
 
 def _config(**overrides: object) -> BindingSyncConfig:

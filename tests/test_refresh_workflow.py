@@ -71,48 +71,50 @@ async def _running(
         await handle.terminate()
 
 
-async def test_rounds_run_until_no_mark_is_left(time_skipping_env: WorkflowEnvironment) -> None:
+async def test_rounds_run_until_no_mark_is_left(
+    private_time_skipping_env: WorkflowEnvironment,
+) -> None:
     ties = Ties(marks=120, per_round=50)
-    async with _running(time_skipping_env, ties) as handle:
+    async with _running(private_time_skipping_env, ties) as handle:
         await _signal(handle, "d1")
         await eventually(lambda: ties.marks == 0)
         status = await handle.query(BindingSyncWorkflow.status)
         assert ties.rounds == 3
         assert (status.refresh_wanted, status.objects_refreshed) == (0, 120)
-        await time_skipping_env.sleep(timedelta(minutes=20))
+        await private_time_skipping_env.sleep(timedelta(minutes=20))
         assert ties.rounds == 3  # nothing left: no more rounds
 
 
 async def test_a_rate_limited_round_waits_for_the_reset(
-    time_skipping_env: WorkflowEnvironment,
+    private_time_skipping_env: WorkflowEnvironment,
 ) -> None:
     ties = Ties(marks=10, per_round=50, failures=["RateLimited"])
-    async with _running(time_skipping_env, ties) as handle:
+    async with _running(private_time_skipping_env, ties) as handle:
         await _signal(handle, "d1")
         await eventually(lambda: ties.rounds == 1)
         status = await handle.query(BindingSyncWorkflow.status)
         assert status.rate_limited_until is not None
         assert status.refresh_wanted == 10  # the marks wait; nothing is lost
-        await time_skipping_env.sleep(timedelta(minutes=31))
+        await private_time_skipping_env.sleep(timedelta(minutes=31))
         await eventually(lambda: ties.marks == 0)
         assert ties.rounds == 2
 
 
 async def test_a_failing_round_backs_off_instead_of_spinning(
-    time_skipping_env: WorkflowEnvironment,
+    private_time_skipping_env: WorkflowEnvironment,
 ) -> None:
     ties = Ties(marks=5, per_round=50, failures=["bad credentials"])
-    async with _running(time_skipping_env, ties) as handle:
+    async with _running(private_time_skipping_env, ties) as handle:
         await _signal(handle, "d1")
         await eventually(lambda: ties.rounds == 1)
         assert (await handle.query(BindingSyncWorkflow.status)).refresh_wanted == 5
-        await time_skipping_env.sleep(timedelta(minutes=6))
+        await private_time_skipping_env.sleep(timedelta(minutes=6))
         await eventually(lambda: ties.marks == 0)
         assert ties.rounds == 2
 
 
 async def test_ties_a_backfill_page_found_start_rounds_too(
-    time_skipping_env: WorkflowEnvironment,
+    private_time_skipping_env: WorkflowEnvironment,
 ) -> None:
     ties = Ties(marks=3, per_round=50)
     pages: list[int] = []
@@ -122,6 +124,6 @@ async def test_ties_a_backfill_page_found_start_rounds_too(
         pages.append(1)
         return BackfillPageResult(cursor=input.cursor, done=True, tied=3 if len(pages) == 1 else 0)
 
-    async with _running(time_skipping_env, ties, tied_backfill):
+    async with _running(private_time_skipping_env, ties, tied_backfill):
         await eventually(lambda: ties.marks == 0)  # no delivery at all: the page's ties did it
         assert ties.rounds == 1

@@ -32,26 +32,10 @@ from store.models.projections import Projection
 from store.projection_kinds import PROJECTION_BY_KIND
 from store.refresh_marks import marked_rows
 from store.upsert import REFRESH, content_columns
-from tests.helpers.rows import minimal_row
+from tests.helpers.rows import VERSIONED_KINDS, minimal_row
 
 T0 = datetime(2026, 5, 11, 12, 0, tzinfo=UTC)
 OWNER = Owner(org="a5c", provider_ref="github-a5c", binding_ref="github-krate")
-# The kinds whose rows carry the provider's version (the mapping gives them one).
-VERSIONED = (
-    "Repository",
-    "Issue",
-    "PullRequest",
-    "Review",
-    "Comment",
-    "Pipeline",
-    "Job",
-    "Commit",
-    "DeployKey",
-    "WebhookSubscription",
-    # Versioned when a `branch_protection_rule` webhook gives `updated_at` (REST reads do not).
-    "BranchProtection",
-    "RefPolicy",
-)
 _ids = itertools.count(1)
 
 
@@ -173,7 +157,7 @@ def _stored(engine: Engine, history: History) -> dict[str, Any]:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    kind=st.sampled_from(VERSIONED),
+    kind=st.sampled_from(VERSIONED_KINDS),
     path=st.sampled_from(["webhook", "backfill"]),
     steps=st.lists(
         st.tuples(st.sampled_from([0, 0, 0, 1]), st.integers(min_value=0, max_value=2)),

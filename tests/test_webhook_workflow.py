@@ -125,19 +125,19 @@ async def test_deliveries_flow_while_backfill_is_rate_limited(
 
 
 async def test_a_pause_holds_deliveries_until_the_resume(
-    time_skipping_env: WorkflowEnvironment,
+    private_time_skipping_env: WorkflowEnvironment,
 ) -> None:
     scripted = ScriptedDeliveries()
     async with new_worker(
-        time_skipping_env.client,
+        private_time_skipping_env.client,
         BindingSyncWorkflow,
         activities=[scripted.process_deliveries, empty_backfill, mirror_noop()],
     ) as worker:
-        handle = await _start(time_skipping_env, worker.task_queue, _config())
+        handle = await _start(private_time_skipping_env, worker.task_queue, _config())
         await handle.signal(BindingSyncWorkflow.pause, PauseInput(reason="test"))
         await eventually(lambda: _phase_is(handle, "Paused"))
         await _signal(handle, "d1", "d2", "d1")
-        await time_skipping_env.sleep(timedelta(minutes=20))
+        await private_time_skipping_env.sleep(timedelta(minutes=20))
         status = await handle.query(BindingSyncWorkflow.status)
         assert scripted.batches == []  # paused: nothing processed, the ids kept in order
         assert status.pending_deliveries == 2

@@ -11,6 +11,23 @@ from sqlalchemy.dialects.postgresql import JSONB
 from store.models.projections import Projection
 
 T0 = datetime(2026, 5, 11, 12, 0, tzinfo=UTC)
+# The kinds whose rows carry the provider's version (the mapping gives them one). Branch
+# protection and its ref policy have one when a `branch_protection_rule` webhook gives
+# `updated_at` (REST reads do not).
+VERSIONED_KINDS = (
+    "Repository",
+    "Issue",
+    "PullRequest",
+    "Review",
+    "Comment",
+    "Pipeline",
+    "Job",
+    "Commit",
+    "DeployKey",
+    "WebhookSubscription",
+    "BranchProtection",
+    "RefPolicy",
+)
 
 
 def minimal_row(
