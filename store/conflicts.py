@@ -29,14 +29,14 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 from pydantic.alias_generators import to_camel
-from sqlalchemy import Table, event, select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from store.aggregated import get_aggregated, insert_aggregated, manifest_from_row
 from store.audit import record_audit
 from store.labels import row_labels  # issue 9 (required labels)
 from store.models.aggregated import SyncConflict
-from store.models.projections import Comment, Issue, Projection, PullRequest
+from store.models.projections import Comment, Issue, Projection, PullRequest, projection_table
 from store.resources import get_resources, set_status
 from store.upsert import matching_identities
 
@@ -167,12 +167,6 @@ OPERATIONS = {
 
 
 # -- local edits ------------------------------------------------------------------------------
-
-
-def _table(model: type[Projection]) -> Table:
-    table = model.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models
-    assert isinstance(table, Table)
-    return table
 
 
 def _lock_row(
@@ -435,7 +429,7 @@ def merge_incoming(
     columns = EDITABLE.get(model)
     if columns is None or not out:
         return out
-    table = _table(model)
+    table = projection_table(model)
     keys = [tuple(r.get(c) for c in model.identity) for r in out]
     statement = (
         select(table)

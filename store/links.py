@@ -33,7 +33,7 @@ from sqlmodel import Session
 
 from store.kinds import API_VERSION
 from store.models.aggregated import ObjectLink
-from store.models.projections import Projection, Repository
+from store.models.projections import Projection, Repository, projection_table
 from store.projection_kinds import KIND_OF_TABLE
 from store.upsert import matching_identities
 
@@ -56,12 +56,6 @@ _COPIED = (
     "spec_extra",
     "status_extra",
 )
-
-
-def _projection_table(model: type[Projection]) -> Table:
-    table = model.__table__  # type: ignore[attr-defined]
-    assert isinstance(table, Table)
-    return table
 
 
 def _dns(value: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -120,7 +114,7 @@ def _native_id(model: type[Projection], table: Table) -> ColumnElement[Any]:
 
 
 def _link_select(model: type[Projection], where: ColumnElement[bool]) -> Any:
-    table = _projection_table(model)
+    table = projection_table(model)
     kind = KIND_OF_TABLE[model]
     local_name = func.left(_dns(func.concat_ws("-", *_identity_tail(model, table))), LOCAL_NAME_MAX)
     name = func.left(func.concat(_dns(literal(kind)), "-", local_name), NAME_MAX)
@@ -245,7 +239,7 @@ def link_objects(
         by_model.setdefault(model, {})[key] = identity
     total = 0
     for model, identities in by_model.items():
-        table = _projection_table(model)
+        table = projection_table(model)
         where = matching_identities(table, model.identity)
         params = {"identities": _json_rows(identities.values())}
         total += _upsert_links(session, model, where, params)
@@ -272,7 +266,7 @@ def orphan_scope_links(
 
     Only tombstoned rows of the scope are read; links already Orphaned are left alone.
     """
-    table = _projection_table(model)
+    table = projection_table(model)
     conditions: list[ColumnElement[bool]] = [
         table.c.org == org,
         table.c.provider_ref == provider_ref,

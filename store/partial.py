@@ -32,7 +32,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from store.models.projections import Projection
+from store.models.projections import Projection, projection_table
 from store.upsert import matching_identities, rows_relation
 
 
@@ -57,7 +57,7 @@ def settle_partial(
     partial = [i for i, r in enumerate(rows) if isinstance(r, PartialRow)]
     if not partial:
         return out
-    table = _table(model)
+    table = projection_table(model)
     stored = _stored(session, table, model.identity, [out[i] for i in partial])
     # Only rows that leave columns out need the placeholders; the others insert as they are.
     missing = [
@@ -89,12 +89,6 @@ def settle_partial(
             if column in out[i]:
                 out[i][column] = _merged(column, current.get(column), out[i][column])
     return out
-
-
-def _table(model: type[Projection]) -> Table:
-    table = model.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models
-    assert isinstance(table, Table)
-    return table
 
 
 def _key(row: Mapping[Any, Any], identity: Sequence[str]) -> tuple[str, ...]:

@@ -14,16 +14,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from store.models.projections import Projection
+from store.models.projections import Projection, projection_table
 from store.upsert import REFRESH
 
 Marked = tuple[type[Projection], dict[str, Any]]
-
-
-def _table(model: type[Projection]) -> Table:
-    table = model.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models
-    assert isinstance(table, Table)
-    return table
 
 
 def _of_binding(
@@ -49,7 +43,7 @@ def marked_rows(
     """The binding's marked rows, oldest mark first across the tables of `models`."""
     found: list[Marked] = []
     for model in models:
-        table = _table(model)
+        table = projection_table(model)
         statement = (
             select(table)
             .where(*_of_binding(table, org, provider_ref, binding_ref))
@@ -85,7 +79,7 @@ def _count_statement(models: tuple[type[Projection], ...]) -> Select[Any] | None
     lets SQLAlchemy reuse its compiled form."""
     counts: list[ColumnElement[Any]] = []
     for model in models:
-        table = _table(model)
+        table = projection_table(model)
         where = [
             table.c.org == bindparam("org"),
             table.c.provider_ref == bindparam("provider_ref"),

@@ -47,7 +47,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from store.models.projections import PROJECTION_TABLES, Projection, Repository
+from store.models.projections import PROJECTION_TABLES, Projection, Repository, projection_table
 from store.models.renames import RepositoryFormerName
 
 VERSION = "external_updated_at"
@@ -78,7 +78,7 @@ class KnownRepository:
 
 def repository_scoped() -> list[type[Projection]]:
     """The projection tables that name a repository by path."""
-    return [m for m in PROJECTION_TABLES if "repository" in _table(m).c]
+    return [m for m in PROJECTION_TABLES if "repository" in projection_table(m).c]
 
 
 def follow_renames(
@@ -230,12 +230,6 @@ def bound_repository_ids(session: Session, *, org: str, provider_ref: str) -> di
 # -- internals -------------------------------------------------------------------------------
 
 
-def _table(model: type[Projection]) -> Table:
-    table = model.__table__  # type: ignore[attr-defined]  # set by SQLModel
-    assert isinstance(table, Table)
-    return table
-
-
 def _as_version(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -309,7 +303,7 @@ def _remember(
     native_id: str,
     version: datetime | None,
 ) -> None:
-    table = _table(RepositoryFormerName)  # type: ignore[arg-type]
+    table = projection_table(RepositoryFormerName)  # type: ignore[arg-type]
     statement = insert(table).values(
         org=org, provider_ref=provider_ref, full_name=old, native_id=native_id, version=version
     )
@@ -338,7 +332,7 @@ def _move(
     session: Session, model: type[Projection], org: str, provider_ref: str, old: str, new: str
 ) -> tuple[int, int]:
     """(rows folded into a duplicate, rows moved) of one table from `old` to `new`."""
-    table = _table(model)
+    table = projection_table(model)
     folded = 0
     if "repository" in model.identity:
         folded = _fold_duplicates(session, model, org, provider_ref, old, new)
@@ -371,7 +365,7 @@ def _fold_duplicates(
     """Where `old` and `new` both hold a row of one object, keep one (see `_old_wins`): it
     takes the other's pending Krate-side edits where it has none of its own, then the other
     is deleted. Returns how many rows were deleted."""
-    table = _table(model)
+    table = projection_table(model)
     keys = [c for c in model.identity if c != "repository"]
     old_rows, new_rows = table.alias("old_rows"), table.alias("new_rows")
     pairs = (

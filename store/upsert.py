@@ -55,7 +55,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Session
 
-from store.models.projections import Projection
+from store.models.projections import Projection, projection_table
 
 VERSION = "external_updated_at"
 REFRESH = "refresh_wanted_at"
@@ -156,8 +156,8 @@ def settle_fresh_read(
     """
     incoming = _normalised(row)
     _group_by_columns(model, [incoming])  # the same checks as upsert_many
-    table = _table(model)
-    where = [_column(table, c) == incoming[c] for c in model.identity]
+    table = projection_table(model)
+    where = _identity_where(table, model, incoming)
     current = session.execute(
         select(table.c[VERSION], table.c[REFRESH]).where(*where).with_for_update()
     ).first()
@@ -180,8 +180,8 @@ def mark_holds(
     mark: datetime | None,
 ) -> bool:
     """Whether the row still carries `mark` (locked until the transaction ends, so it stays)."""
-    table = _table(model)
-    where = [_column(table, c) == identity[c] for c in model.identity]
+    table = projection_table(model)
+    where = _identity_where(table, model, identity)
     current = session.execute(select(table.c[REFRESH]).where(*where).with_for_update()).first()
     return current is not None and current[0] == mark
 
@@ -195,8 +195,8 @@ def clear_refresh_mark(
 ) -> bool:
     """Drop the mark of an object the provider no longer has (the caller tombstones it), if it
     is still the mark the read was taken for; False when another arrival re-armed it."""
-    table = _table(model)
-    where = [_column(table, c) == identity[c] for c in model.identity]
+    table = projection_table(model)
+    where = _identity_where(table, model, identity)
     where.append(table.c[REFRESH] == mark if mark is not None else table.c[REFRESH].is_(None))
     result = session.execute(update(table).where(*where).values({REFRESH: None}))
     return bool(result.rowcount)  # type: ignore[attr-defined]  # CursorResult has rowcount
@@ -226,7 +226,7 @@ def mark_unseen_deleted(
     `database_now` so both sides of the comparison use the database's clock. Returns how many
     rows were marked. Rows are marked, never removed; seeing the object again un-marks it.
     """
-    table = _table(model)
+    table = projection_table(model)
     conditions = [
         table.c.org == org,
         table.c.provider_ref == provider_ref,
@@ -252,13 +252,13 @@ def mark_deleted(
     row's version, so an update event older than the deletion that arrives late is stale and
     cannot bring the object back. A deletion older than the stored version is ignored.
     """
-    table = _table(model)
+    table = projection_table(model)
     missing = set(model.identity) - set(identity)
     if missing:
         raise ValueError(f"{model.__name__} identity needs {sorted(missing)}")
     stored = table.c[VERSION]
     when = _as_version(version)
-    conditions = [_column(table, c) == identity[c] for c in model.identity]
+    conditions = _identity_where(table, model, identity)
     values: dict[str, Any] = {"deleted_at": func.coalesce(table.c.deleted_at, func.now())}
     if when is not None:
         conditions.append(or_(stored.is_(None), stored <= when))
@@ -277,16 +277,17 @@ def database_now(session: Session) -> datetime:
 # -- internals -------------------------------------------------------------------------------
 
 
-def _table(model: type[Projection]) -> Table:
-    table = model.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models
-    assert isinstance(table, Table)
-    return table
-
-
 def _column(table: Table, name: str) -> ColumnElement[Any]:
     if name not in table.c:
         raise ValueError(f"{table.name} has no column {name!r}")
     return table.c[name]
+
+
+def _identity_where(
+    table: Table, model: type[Projection], values: Mapping[str, Any]
+) -> list[ColumnElement[bool]]:
+    """The row of `values`' identity."""
+    return [_column(table, c) == values[c] for c in model.identity]
 
 
 def _as_version(value: Any) -> datetime | None:
@@ -310,7 +311,7 @@ def _normalised(row: Mapping[str, Any]) -> dict[str, Any]:
 def _group_by_columns(
     model: type[Projection], rows: Sequence[Mapping[str, Any]]
 ) -> list[list[int]]:
-    table = _table(model)
+    table = projection_table(model)
     groups: dict[frozenset[str], list[int]] = {}
     for position, row in enumerate(rows):
         columns = frozenset(row)
@@ -438,7 +439,7 @@ def _execute(
     before the upsert; comparing them with what the upsert returned tells updated from
     unchanged, their version tells stale, and a new mark tells tied.
     """
-    table = _table(model)
+    table = projection_table(model)
     identity = list(model.identity)
     written = [c for c in rows[0] if c not in identity and c != REFRESH]
     if VERSION not in written:

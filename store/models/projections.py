@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, Index, UniqueConstraint, text
+from sqlalchemy import BigInteger, Index, Table, UniqueConstraint, text
 from sqlmodel import Field
 
 from store.models.base import (
@@ -73,6 +73,13 @@ class Projection(StoreModel):
 def flag(default: bool) -> Any:
     """A NOT NULL boolean column with a server default."""
     return Field(default=default, sa_column_kwargs={"server_default": text(str(default).lower())})
+
+
+def projection_table(model: type[Projection]) -> Table:
+    """The table of a projection model (SQLModel sets `__table__` on table models)."""
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
 
 
 def identity_constraint(table: str, *columns: str) -> UniqueConstraint:
